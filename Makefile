@@ -1,0 +1,35 @@
+# Two entry points (see README): `make chat` and `make test`. Everything else is what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup chat test lint browser index
+
+setup: $(VENV)/.installed
+
+# torch first, pinned to the CPU build on local disk; otherwise pip pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+index: setup
+	$(BIN)/faqbot build --quiet
+
+chat: setup
+	$(BIN)/faqbot serve
+
+# Debian's chromium for the real-browser tests (Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+lint: setup
+	$(BIN)/ruff check bot tests
+
+test: setup browser
+	$(BIN)/ruff check bot tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -1,0 +1,171 @@
+"""Answer: turn a question into what the bot says — the official answer verbatim, citations, related entries.
+
+`FaqBot` is the one front door the CLI, the web page and the notebooks share, so all three give the
+same answer to the same question. `Answer.to_json()` is the record `faqbot ask --json`, `faqbot batch`
+and the page's `ask` API return; other tools read its names.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from sentence_transformers import SentenceTransformer
+
+from .embed import load_model, model_version
+from .entries import Entry, data_fingerprint
+from .index import Index, check_manifest, load_build, read_manifest
+from .search import Hit, SearchResult, Searcher
+from .settings import MAX_QUESTION_CHARS, Settings
+from .text import detect_lang, normalize
+
+TRANSLATION_LABEL = {
+    "en": "English translation (unofficial). The official answer is the Japanese text.",
+    "ja": "英語訳（参考訳）。公式回答は日本語の本文です。",
+}
+MESSAGES = {
+    "no_match": {
+        "ja": "該当する公式回答が見つかりませんでした。質問を言い換えるか、近い項目を確認してください。",
+        "en": "No confident answer: none of the official entries matches this question well enough. "
+              "Try rephrasing, or look at the closest entries below.",
+    },
+    "no_official_answer": {
+        "ja": "この質問は資料に載っていますが、公式回答はありません。",
+        "en": "This question is in the sheet, but it has no official answer.",
+    },
+    "empty": {
+        "ja": "質問を入力してください。",
+        "en": "Please type a question.",
+    },
+    "truncated": {
+        "ja": f"質問が長すぎるため、最初の{MAX_QUESTION_CHARS}文字で検索しました。",
+        "en": f"The question was too long; only its first {MAX_QUESTION_CHARS} characters were searched.",
+    },
+}
+_MEANINGFUL = re.compile(r"[0-9A-Za-z\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """Where an official answer comes from: entry id, section and number, source file and line."""
+
+    id: str
+    section: str
+    section_en: str
+    number: int
+    source: str
+    line: int
+
+    @classmethod
+    def of(cls, entry: Entry) -> Citation:
+        return cls(entry.id, entry.section, entry.section_en, entry.number, entry.source, entry.line)
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "section": self.section, "section_en": self.section_en,
+                "number": self.number, "source": self.source, "line": self.line}
+
+    def label(self, lang: str) -> str:
+        section = self.section if lang == "ja" else self.section_en
+        return f"{self.id} · {section} #{self.number} · {self.source}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the bot says to one question. `entry` is set only when `answered`."""
+
+    query: str
+    lang: str
+    answered: bool
+    hits: list[Hit]
+    confidence: float
+    threshold: float
+    message: str
+    entry: Entry | None = None
+    related: list[Entry] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    error: str | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def citations(self) -> list[Citation]:
+        return [Citation.of(self.entry)] if self.entry else []
+
+    def to_json(self) -> dict:
+        """The record of `ask --json`, `batch` and the page's `ask` API."""
+        answer = None
+        if self.entry is not None:
+            e = self.entry
+            answer = {
+                "id": e.id, "section": e.section, "section_en": e.section_en, "number": e.number,
+                "question": e.question, "answer": e.answer, "has_answer": e.has_answer,
+                "question_en": e.question_en, "answer_en": e.answer_en,
+                "translation_label": TRANSLATION_LABEL["en"] if self.lang == "en" and e.answer_en else None,
+                "links": list(e.links),
+                "citations": [c.to_json() for c in self.citations],
+                "related": [{"id": r.id, "question": r.question, "question_en": r.question_en} for r in self.related],
+            }
+        return {
+            "query": self.query, "lang": self.lang, "answered": self.answered,
+            "confidence": round(self.confidence, 4), "threshold": round(self.threshold, 4),
+            "results": [
+                {"id": h.entry.id, "score": round(h.score, 4), "cosine": round(h.cosine, 4), "bm25": round(h.bm25, 4),
+                 "matched": h.matched, "section": h.entry.section, "number": h.entry.number,
+                 "question": h.entry.question, "question_en": h.entry.question_en}
+                for h in self.hits
+            ],
+            "answer": answer, "message": self.message, "notices": self.notices, "error": self.error,
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+class FaqBot:
+    """The loaded bot: one model, one verified index, one searcher."""
+
+    def __init__(self, settings: Settings, index: Index, model: SentenceTransformer) -> None:
+        self.settings = settings
+        self.index = index
+        self.model = model
+        self.searcher = Searcher(index, model)
+        self.entries = {e.id: e for e in index.entries}
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, model: SentenceTransformer | None = None) -> FaqBot:
+        """Load and verify the index in `settings.index_dir`; raises `IndexError_` saying how to fix it."""
+        settings = settings or Settings()
+        manifest = read_manifest(settings.index_dir)
+        check_manifest(settings.index_dir, manifest, settings.model, model_version(settings.model),
+                       data_fingerprint(settings.data_dir))
+        index = load_build(settings.index_dir, manifest)
+        return cls(settings, index, model or load_model(settings.model))
+
+    def ask(self, question: str, lang: str | None = None) -> Answer:
+        """Answer one question. `lang` forces the reply language; by default it follows the question."""
+        started = time.perf_counter()
+        text = normalize(question if isinstance(question, str) else "")
+        notices = []
+        reply_lang = lang or detect_lang(text)
+        if len(text) > MAX_QUESTION_CHARS:
+            text = text[:MAX_QUESTION_CHARS]
+            notices.append(MESSAGES["truncated"][reply_lang])
+        if not _MEANINGFUL.search(text):
+            return Answer(query=text, lang=reply_lang, answered=False, hits=[], confidence=0.0,
+                          threshold=float(self.searcher.calibration["threshold"]),
+                          message=MESSAGES["empty"][reply_lang], notices=notices, error="empty question",
+                          latency_ms=(time.perf_counter() - started) * 1000)
+        result = self.searcher.search(text, k=self.settings.top_k)
+        return self._compose(result, reply_lang, notices, started)
+
+    def _compose(self, result: SearchResult, lang: str, notices: list[str], started: float) -> Answer:
+        entry = result.hits[0].entry if result.answered else None
+        if entry is None:
+            message = MESSAGES["no_match"][lang]
+        elif not entry.has_answer:
+            message = MESSAGES["no_official_answer"][lang]
+        else:
+            message = ""
+        related_from = result.hits[1:] if entry else result.hits
+        related = [h.entry for h in related_from[: self.settings.related]]
+        return Answer(query=result.query, lang=lang, answered=result.answered, hits=result.hits,
+                      confidence=result.confidence, threshold=result.threshold, message=message, entry=entry,
+                      related=related, notices=notices, latency_ms=(time.perf_counter() - started) * 1000)

