@@ -16,7 +16,7 @@ from sentence_transformers import SentenceTransformer
 from .embed import load_model, model_version
 from .entries import Entry, data_fingerprint
 from .index import Index, check_manifest, load_build, read_manifest
-from .search import Hit, SearchResult, Searcher
+from .search import Hit, Searcher, SearchResult
 from .settings import MAX_QUESTION_CHARS, Settings
 from .text import detect_lang, normalize
 

