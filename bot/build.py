@@ -9,10 +9,11 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 from tqdm import tqdm
 
-from .calibrate import fit, read_queries
+from .calibrate import fit
 from .embed import encode_documents, encode_queries, load_model, model_version
 from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries
 from .index import Index, lexical_document, lexical_index, make_vector_index, searchable_texts, write_build
+from .queries import read_queries
 from .search import Searcher
 from .settings import Settings
 from .text import tokens

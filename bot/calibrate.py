@@ -9,54 +9,16 @@ the bot should answer exactly when its answer would be correct.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from .errors import DataError, Problem
+from .queries import LabelledQuery, read_queries
 from .search import FEATURES, Searcher
+
+__all__ = ["LabelledQuery", "choose_threshold", "fit", "read_queries"]
 
 #: Share of the must-not-answer tuning queries the threshold may let through.
 MAX_FALSE_ANSWER_RATE = 0.04
-
-
-@dataclass(frozen=True, slots=True)
-class LabelledQuery:
-    q: str
-    lang: str
-    expect: tuple[str, ...]  # empty: out of scope
-    line: int
-
-
-def read_queries(path: Path, known_ids: set[str] | None = None) -> list[LabelledQuery]:
-    """Labelled queries from a JSON-lines file; every bad line is reported with its number."""
-    problems: list[Problem] = []
-    out: list[LabelledQuery] = []
-    if not path.is_file():
-        raise DataError([Problem(path, 1, "missing: labelled queries {\"q\", \"lang\", \"expect\": [ids]}")])
-    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line.decode("utf-8"))
-            q, lang, expect = row["q"], row.get("lang", ""), row["expect"]
-            if not isinstance(q, str) or not q.strip() or not isinstance(expect, list):
-                raise ValueError("`q` must be non-empty text and `expect` a list of entry ids")
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
-            problems.append(Problem(path, number, f"bad labelled query ({err}); expected "
-                                    "{\"q\": \"...\", \"lang\": \"ja\", \"expect\": [\"qa-1\"]}"))
-            continue
-        unknown = [i for i in expect if known_ids is not None and i not in known_ids]
-        if unknown:
-            problems.append(Problem(path, number, f"unknown entry id(s) {unknown}"))
-            continue
-        out.append(LabelledQuery(q=q, lang=lang, expect=tuple(expect), line=number))
-    if problems:
-        raise DataError(problems)
-    return out
 
 
 def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,

@@ -58,8 +58,8 @@ def main(ctx: click.Context, data_dir: Path | None, index_dir: Path | None, mode
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Validate every data file; print each problem as file:line."""
-    from .calibrate import read_queries
     from .entries import collect
+    from .queries import read_queries
 
     settings = _settings(ctx)
     entries, problems = collect(settings.data_dir)
@@ -230,3 +230,7 @@ def bench(ctx: click.Context, as_json: bool, short: bool) -> None:
 
     result = run_bench(_settings(ctx), short=short)
     click.echo(json.dumps(result, ensure_ascii=False) if as_json else format_bench(result))
+
+
+if __name__ == "__main__":
+    main()

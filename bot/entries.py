@@ -150,8 +150,11 @@ def _is_number(cell: str) -> bool:
     return unicodedata.normalize("NFKC", cell.strip()).isdigit()
 
 
-def parse_sheet(path: Path, prefix: str, problems: list[Problem]) -> list[Entry]:
-    """Entries of a sheet in the official format (tab-separated number, question, answer; section lines)."""
+def parse_sheet(path: Path, prefix: str, problems: list[Problem], broken: set[str]) -> list[Entry]:
+    """Entries of a sheet in the official format (tab-separated number, question, answer; section lines).
+
+    Ids of rows that could not be read go into `broken`, so their translations are not reported again.
+    """
     entries: list[Entry] = []
     section = MAIN_SECTION
     extra_sections: dict[str, str] = {}
@@ -171,28 +174,31 @@ def parse_sheet(path: Path, prefix: str, problems: list[Problem]) -> list[Entry]
             else:
                 section = first
             continue
-        if len(cols) != 3:
-            problems.append(
-                Problem(path, line_no,
-                        f"expected 3 tab-separated columns (number, question, answer), found {len(cols)}")
-            )
-            continue
-        question, q_links = clean_cell(cols[1])
-        answer, links = clean_cell(cols[2])
-        if not question:
-            problems.append(Problem(path, line_no, "empty question"))
-            continue
-        _check_text(path, line_no, "question", question, problems)
-        _check_text(path, line_no, "answer", answer, problems)
         if section in SECTIONS:
             key, section_en = SECTIONS[section]
         else:
             key = extra_sections.setdefault(section, f"s{len(extra_sections) + 1}")
             section_en = section
         number = int(unicodedata.normalize("NFKC", first))
+        entry_id = f"{prefix}{key}-{number}"
+        if len(cols) != 3:
+            problems.append(
+                Problem(path, line_no,
+                        f"expected 3 tab-separated columns (number, question, answer), found {len(cols)}")
+            )
+            broken.add(entry_id)
+            continue
+        question, q_links = clean_cell(cols[1])
+        answer, links = clean_cell(cols[2])
+        if not question:
+            problems.append(Problem(path, line_no, "empty question"))
+            broken.add(entry_id)
+            continue
+        _check_text(path, line_no, "question", question, problems)
+        _check_text(path, line_no, "answer", answer, problems)
         entries.append(
             Entry(
-                id=f"{prefix}{key}-{number}", section=section, section_en=section_en, number=number,
+                id=entry_id, section=section, section_en=section_en, number=number,
                 question=question, answer=answer, source=path.name, line=line_no,
                 links=tuple(dict.fromkeys(q_links + links)),
             )
@@ -363,11 +369,11 @@ def load_translations(path: Path, problems: list[Problem]) -> dict[str, tuple[in
 
 
 def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
-           translations: dict[str, tuple[int, dict]], problems: list[Problem]) -> list[Entry]:
+           translations: dict[str, tuple[int, dict]], problems: list[Problem], broken: set[str]) -> list[Entry]:
     path = data_dir / BILINGUAL_FILE
     by_id = {e.id: e for e in entries}
     for entry_id, (line, _) in translations.items():
-        if entry_id not in by_id:
+        if entry_id not in by_id and entry_id not in broken:
             problems.append(Problem(path, line, f"unknown entry id {entry_id!r}: no source row has this id"))
     merged = []
     for e in entries:
@@ -397,11 +403,12 @@ def collect(data_dir: Path) -> tuple[list[Entry], list[Problem]]:
     problems: list[Problem] = []
     sources = load_sources(data_dir, problems)
     entries: list[Entry] = []
+    broken: set[str] = set()
     for src in sources:
         path = data_dir / src.file
         prefix = "" if src.official else f"{src.name}-"
         if src.format == "sheet":
-            entries += parse_sheet(path, prefix, problems)
+            entries += parse_sheet(path, prefix, problems, broken)
         else:
             entries += parse_table(path, src.name, problems)
     seen: dict[str, Entry] = {}
@@ -414,7 +421,7 @@ def collect(data_dir: Path) -> tuple[list[Entry], list[Problem]]:
         else:
             seen[e.id] = e
     translations = load_translations(data_dir / BILINGUAL_FILE, problems)
-    merged = _merge(list(seen.values()), {s.file: s for s in sources}, data_dir, translations, problems)
+    merged = _merge(list(seen.values()), {s.file: s for s in sources}, data_dir, translations, problems, broken)
     return merged, problems
 
 
