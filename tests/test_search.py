@@ -34,7 +34,8 @@ def test_top_answer(bot, query, expected):
 
 
 @pytest.mark.parametrize("query", [
-    "今日の天気は？", "社員食堂の今日のランチは何ですか", "面会時間は何時までですか", "インフルエンザの院内感染対策は？",
+    "今日の天気は？", "社員食堂の今日のランチは何ですか", "面会時間は何時までですか",
+    "インフルエンザの院内感染対策は？",
     "What's the weather today?", "What time is lunch?", "How do I book a vacation day?",
     "How do I reset my electronic medical record login?",
 ])
@@ -52,7 +53,8 @@ def test_entry_without_official_answer_says_so(bot):
     record = answer.to_json()
     assert record["answer"]["has_answer"] is False and record["answer"]["answer"] == ""
     english = bot.ask("Can I get the PowerPoint with the jump server and VLAN diagram?")
-    assert english.entry.id == "archive-2" and english.message == "This question is in the sheet, but it has no official answer."
+    assert english.entry.id == "archive-2"
+    assert english.message == "This question is in the sheet, but it has no official answer."
 
 
 def test_english_asker_gets_labelled_translation_and_official_japanese(bot):
