@@ -127,7 +127,11 @@ def clean_cell(text: str) -> tuple[str, tuple[str, ...]]:
 
 def _read_lines(path: Path, problems: list[Problem]) -> list[str]:
     """Lines of a UTF-8 text file; every undecodable line is reported, not guessed at."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        problems.append(Problem(path, 1, f"cannot be read ({err.strerror}); check that it exists and is readable"))
+        return []
     lines: list[str] = []
     for number, chunk in enumerate(raw.split(b"\n"), start=1):
         try:
@@ -443,5 +447,8 @@ def data_fingerprint(data_dir: Path) -> str:
     for name in files:
         path = data_dir / name
         digest.update(name.encode() + b"\0")
-        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        try:
+            digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        except OSError as err:
+            raise DataError([Problem(path, 1, f"cannot be read ({err.strerror})")]) from err
     return digest.hexdigest()

@@ -216,3 +216,10 @@ def test_a_malformed_csv_row_is_reported(data_copy):
     with (data_copy / "sources.yaml").open("a", encoding="utf-8") as handle:
         handle.write("  - file: bad.tsv\n    name: bad\n    format: table\n")
     assert _problems(data_copy) == [f"{data_copy / 'bad.tsv'}:2: expected 2 columns (question, answer), found 1"]
+
+
+def test_unreadable_source_is_reported(data_copy):
+    (data_copy / SHEET).unlink()
+    (data_copy / SHEET).mkdir()  # a folder where the sheet should be: unreadable as a file
+    problems = _problems(data_copy)
+    assert any("does not exist" in p or "cannot be read" in p for p in problems), problems
