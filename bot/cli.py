@@ -38,7 +38,12 @@ def _friendly(func):
 
 
 def _emit(record: dict) -> None:
-    click.echo(json.dumps(record, ensure_ascii=False))
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a "\ud800" escape: keep them escaped
+        text = json.dumps(record)
+    click.echo(text)
 
 
 @click.group()
@@ -168,7 +173,11 @@ def batch(ctx: click.Context) -> None:
             _emit({"line": number, "answered": False, "results": [], "answer": None,
                    "error": f"stdin line {number}: {err}"})
             continue
-        record = bot.ask(row["q"]).to_json()
+        try:
+            record = bot.ask(row["q"]).to_json()
+        except Exception as err:  # noqa: BLE001 - one bad question must not stop an unattended batch
+            record = {"answered": False, "results": [], "answer": None,
+                      "error": f"stdin line {number}: could not answer ({type(err).__name__}: {err})"}
         _emit({**{k: v for k, v in row.items() if k != "q"}, **record})
 
 

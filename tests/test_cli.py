@@ -44,12 +44,13 @@ def test_batch_reports_bad_lines_and_goes_on(settings, built_index):
         b'{"q": "' + "あ".encode() * 100_000 + b'", "id": 6}',
         b'{"q": "\\u0000\\u0007<script>alert(1)</script>", "id": 7}',
         b'{"q": "What is the weather today?", "id": 8}',
+        b'{"q": "RDP\\ud800\\u202e", "k": "\\udfff"}',  # lone surrogates, bidi override
     ]
     result = faqbot(settings, "batch", stdin=b"\n".join(lines) + b"\n")
     assert result.returncode == 0, result.stderr.decode()
     assert b"Traceback" not in result.stderr
     out = [json.loads(line) for line in result.stdout.decode().splitlines()]
-    assert len(out) == 8
+    assert len(out) == 9
     assert out[0]["id"] == 1 and out[0]["answer"]["id"] == "qa-4" and len(out[0]["results"]) == 5
     assert out[1]["error"].startswith("stdin line 2:") and out[1]["results"] == []
     assert "utf-8" in out[2]["error"] and out[2]["line"] == 3
@@ -58,6 +59,7 @@ def test_batch_reports_bad_lines_and_goes_on(settings, built_index):
     assert out[5]["id"] == 6 and out[5]["notices"] and len(out[5]["query"]) == 1000
     assert out[6]["query"].startswith("<script>") and out[6]["id"] == 7
     assert out[7]["answered"] is False and len(out[7]["results"]) == 5 and out[7]["answer"] is None
+    assert out[8]["k"] == "\udfff" and out[8]["query"] == "RDP"
 
 
 def test_ask_without_an_index_says_what_to_do(settings, tmp_path):
