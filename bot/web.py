@@ -1,0 +1,544 @@
+"""Web: the chat page (Gradio) — the official answer with its citation, related questions, 👍/👎, a browse tab.
+
+The page is a thin edge over `FaqBot`: everything it shows comes from `Answer`, and its `ask` API returns
+`Answer.to_json()`, the same object as `faqbot ask --json`. It runs offline on an intranet: analytics,
+share links, run history, MCP and monitoring are off, the theme uses only fonts already on the computer,
+and it binds 127.0.0.1 unless told otherwise. All text, the user's and the data files', is escaped before
+it becomes HTML; the chat renders that HTML as it is (no markdown, no LaTeX) so nothing a user types is
+interpreted. This is the only module that imports gradio.
+"""
+
+import html
+import logging
+import os
+import re
+import threading
+import unicodedata
+from types import SimpleNamespace
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it reads this at import time
+
+import gradio as gr  # noqa: E402
+
+from .answer import TRANSLATION_LABEL, Answer, FaqBot  # noqa: E402
+from .entries import Entry  # noqa: E402
+from .errors import BotError, IndexError_  # noqa: E402
+from .feedback import Feedback, FeedbackError, FeedbackStore  # noqa: E402
+from .settings import MAX_QUESTION_CHARS, Settings  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+#: Environment variables that turn on the login page (both must be set).
+USER_ENV, PASSWORD_ENV = "FAQBOT_USER", "FAQBOT_PASSWORD"
+#: Longest related-question label on a button; the button still asks the whole question.
+RELATED_CHARS = 90
+#: The user's own text echoed into the chat is cut here (the bot itself reads MAX_QUESTION_CHARS).
+ECHO_CHARS = 2 * MAX_QUESTION_CHARS
+
+# Fonts already on staff PCs (and Noto CJK on Linux) only: nothing to download, and Japanese renders everywhere.
+FONTS = ["system-ui", "-apple-system", "Segoe UI", "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Meiryo",
+         "Noto Sans CJK JP", "Noto Sans JP", "sans-serif"]
+FONTS_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Noto Sans Mono CJK JP", "monospace"]
+
+UI = {
+    "ja": {
+        "title": "医療機関サイバーセキュリティ FAQ",
+        "intro": "研修の公式Q&A資料から回答します。回答には出典（項目ID・セクション・番号・資料の行）が付きます。",
+        "ui_lang": "表示言語 / Language",
+        "chat_tab": "チャット", "browse_tab": "一覧",
+        "chat_label": "チャット",
+        "chat_placeholder": "質問を入力してください。日本語でも英語でも答えます。",
+        "question": "質問", "question_placeholder": "例: RDPのポートを変更する意味は？",
+        "send": "送信", "clear": "会話を消去",
+        "reply": "回答の言語", "auto": "質問と同じ", "ja": "日本語", "en": "English",
+        "examples": "質問の例",
+        "search": "検索", "search_placeholder": "キーワードで絞り込み（質問・回答・ID）",
+        "col_id": "ID", "col_section": "セクション", "col_number": "番号", "col_question": "質問（クリックで回答）",
+        "count": "{shown} / {total} 件", "no_answer": "（公式回答はありません）",
+        "thanks": "フィードバックを記録しました。ありがとうございます。",
+        "feedback_failed": "フィードバックを保存できませんでした（管理者に連絡してください）。",
+        "failed": "エラーのため回答できませんでした。記録済みです。もう一度お試しください。",
+    },
+    "en": {
+        "title": "Hospital cybersecurity FAQ",
+        "intro": "Answers come from the course's official Q&A sheet, each with its source "
+                 "(entry id, section, number and line of the sheet).",
+        "ui_lang": "表示言語 / Language",
+        "chat_tab": "Chat", "browse_tab": "Browse",
+        "chat_label": "Chat",
+        "chat_placeholder": "Ask a question, in English or Japanese.",
+        "question": "Question", "question_placeholder": "e.g. How should we store admin passwords?",
+        "send": "Send", "clear": "Clear chat",
+        "reply": "Reply language", "auto": "Same as the question", "ja": "日本語", "en": "English",
+        "examples": "Example questions",
+        "search": "Search", "search_placeholder": "Filter by keyword (question, answer, id)",
+        "col_id": "ID", "col_section": "Section", "col_number": "No.",
+        "col_question": "Question (click for the answer)",
+        "count": "{shown} of {total} entries", "no_answer": "(no official answer)",
+        "thanks": "Feedback saved. Thank you.",
+        "feedback_failed": "Your feedback could not be saved (please tell the administrator).",
+        "failed": "Something went wrong while answering; it has been logged. Please try again.",
+    },
+}
+#: Labels inside an answer: they follow the answer's language, like its text.
+ANSWER_UI = {
+    "ja": {"source": "出典", "confidence": "確信度", "related": "関連する質問", "closest": "近い項目",
+           "official": "公式回答（日本語の原文）", "question": "該当する質問"},
+    "en": {"source": "Source", "confidence": "confidence", "related": "Related questions",
+           "closest": "Closest entries", "official": "Official answer (Japanese original)",
+           "question": "Matched question"},
+}
+EXAMPLES = {
+    "ja": ["RDPのポートを変更する意味は？", "管理者IDとパスワードはどう保管すればよい？",
+           "警察が機器を回収するまでに何をすべき？"],
+    "en": ["How should we store admin passwords?", "Does changing the RDP port help?",
+           "Can I get the presentation slides?"],
+}
+
+CSS = """
+.fb-answer p, .fb-question { margin: 0 0 .6em; }
+.fb-text p { margin: 0 0 .8em; line-height: 1.7; }
+.fb-matched { font-weight: 600; }
+.fb-message { font-weight: 600; }
+.fb-notice { color: var(--color-accent); }
+.fb-label { font-size: .85em; font-style: italic; color: var(--body-text-color-subdued); }
+.fb-official { margin: .2em 0 .8em; }
+.fb-official summary, .fb-browse summary { cursor: pointer; }
+.fb-citation { font-size: .85em; color: var(--body-text-color-subdued);
+               border-top: 1px solid var(--border-color-primary); padding-top: .4em; }
+.fb-related { font-size: .9em; margin: .6em 0 .2em; }
+.fb-asks { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: .3em; }
+.fb-ask { text-align: left; font: inherit; font-size: .9em; cursor: pointer; padding: .3em .6em;
+          border: 1px solid var(--border-color-primary); border-radius: var(--radius-md);
+          background: var(--background-fill-primary); color: var(--link-text-color); }
+.fb-ask:hover { border-color: var(--color-accent); }
+.fb-browse { width: 100%; border-collapse: collapse; }
+.fb-browse th, .fb-browse td { text-align: left; vertical-align: top; padding: .4em .6em;
+                               border-bottom: 1px solid var(--border-color-primary); }
+.fb-browse td.fb-num { white-space: nowrap; }
+.fb-browse details .fb-text { margin-top: .5em; }
+"""
+
+#: Clicking a related-question button (rendered by `related_html`, any answer in the chat) puts its question
+#: in the question box and sends it, through the same path as typing it.
+ASK_JS = """
+() => {
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button.fb-ask") : null;
+    const box = document.querySelector("#question textarea");
+    const send = document.querySelector("#send");
+    if (!button || !box || !send) return;
+    event.preventDefault();
+    box.value = button.value || "";
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setTimeout(() => send.click(), 0);
+  });
+}
+"""
+
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_URL_TRAILING = ".,;:!?)'"
+
+
+# --------------------------------------------------------------------------- HTML (pure, escaped)
+
+
+def linkify(text: str) -> str:
+    """Escaped text in which only http(s) URLs become links; nothing else in `text` can become markup."""
+    out, start = [], 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILING)
+        end = match.start() + len(url)
+        out.append(html.escape(text[start:match.start()]))
+        out.append(f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+                   f"{html.escape(url)}</a>")
+        start = end
+    out.append(html.escape(text[start:]))
+    return "".join(out)
+
+
+def paragraphs(text: str) -> str:
+    """Plain text with blank-line paragraphs (how entries store answers) as escaped, linked <p>s."""
+    parts = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "".join(f"<p>{linkify(p).replace(chr(10), '<br>')}</p>" for p in parts)
+
+
+def question_html(question: str) -> str:
+    """The user's question as literal text (cut for display when it is very long)."""
+    shown = question if len(question) <= ECHO_CHARS else question[:ECHO_CHARS] + " …"
+    return f'<div class="fb-question">{html.escape(shown).replace(chr(10), "<br>")}</div>'
+
+
+def entry_question(entry: Entry, lang: str) -> str:
+    return entry.question_en if lang == "en" and entry.question_en else entry.question
+
+
+def _answer_body(entry: Entry, lang: str) -> str:
+    """The official answer; for English askers the translation first, labelled, and the Japanese folded."""
+    if not entry.has_answer:
+        return ""
+    official = f'<div class="fb-text" lang="ja">{paragraphs(entry.answer)}</div>'
+    if lang != "en" or not entry.answer_en:
+        return official
+    return (f'<p class="fb-label">{html.escape(TRANSLATION_LABEL["en"])}</p>'
+            f'<div class="fb-text" lang="en">{paragraphs(entry.answer_en)}</div>'
+            f'<details class="fb-official"><summary>{html.escape(ANSWER_UI["en"]["official"])}</summary>'
+            f"{official}</details>")
+
+
+def answer_html(answer: Answer) -> str:
+    """One bot reply: notices, message, matched question, answer, citation line, and the related heading."""
+    words = ANSWER_UI[answer.lang]
+    parts = [f'<p class="fb-notice">⚠ {html.escape(n)}</p>' for n in answer.notices]
+    if answer.message:
+        parts.append(f'<p class="fb-message">{html.escape(answer.message)}</p>')
+    entry = answer.entry
+    if entry is not None:
+        parts.append(f'<p class="fb-matched">{html.escape(words["question"])}: '
+                     f"{html.escape(entry_question(entry, answer.lang))}</p>")
+        parts.append(_answer_body(entry, answer.lang))
+    for citation in answer.citations:
+        parts.append(f'<p class="fb-citation">{html.escape(words["source"])}: '
+                     f"{html.escape(citation.label(answer.lang))} · {html.escape(words['confidence'])} "
+                     f"{answer.confidence:.2f}</p>")
+    if answer.related:
+        heading = words["related"] if entry is not None else words["closest"]
+        parts.append(f'<p class="fb-related">{html.escape(heading)}:</p>{related_html(answer)}')
+    return f'<div class="fb-answer" lang="{answer.lang}">{"".join(parts)}</div>'
+
+
+def related_html(answer: Answer) -> str:
+    """Related (or closest) entries as buttons; `ASK_JS` makes a click ask that question next."""
+    buttons = []
+    for entry in answer.related:
+        text = entry_question(entry, answer.lang)
+        label = text if len(text) <= RELATED_CHARS else text[: RELATED_CHARS - 1] + "…"
+        # the whole question travels in `value` (the sanitizer keeps it; it drops data-* attributes)
+        buttons.append(f'<li><button type="button" class="fb-ask" value="{html.escape(text, quote=True)}" '
+                       f'title="{html.escape(f"{entry.id}: {text}", quote=True)}">{html.escape(label)}</button></li>')
+    return f'<ul class="fb-asks">{"".join(buttons)}</ul>'
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def matches(entry: Entry, query: str) -> bool:
+    """Browse filter: every word of `query` appears in the entry's id, questions or answers (either language)."""
+    haystack = _fold(" ".join([entry.id, entry.section, entry.section_en, entry.question, entry.question_en,
+                               entry.answer, entry.answer_en, *entry.alt_ja, *entry.alt_en]))
+    return all(word in haystack for word in _fold(query).split())
+
+
+def browse_html(entries: list[Entry], query: str, lang: str) -> str:
+    """The browse table: id, section, number, and the question (in `lang`) that unfolds into its answer."""
+    words = UI[lang]
+    shown = [e for e in entries if matches(e, query or "")]
+    rows = []
+    for e in shown:
+        section = e.section_en if lang == "en" else e.section
+        body = _answer_body(e, lang) or f"<p>{html.escape(words['no_answer'])}</p>"
+        rows.append(f'<tr data-id="{html.escape(e.id, quote=True)}"><td class="fb-num">{html.escape(e.id)}</td>'
+                    f"<td>{html.escape(section)}</td><td class=\"fb-num\">{e.number}</td>"
+                    f"<td><details><summary>{html.escape(entry_question(e, lang))}</summary>{body}</details></td></tr>")
+    header = "".join(f"<th>{html.escape(words[c])}</th>" for c in ("col_id", "col_section", "col_number",
+                                                                     "col_question"))
+    count = html.escape(words["count"].format(shown=len(shown), total=len(entries)))
+    return (f'<p class="fb-count">{count}</p><table class="fb-browse"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+# --------------------------------------------------------------------------- the bot behind the page
+
+
+#: One question at a time per process: the Japanese tokenizer (a process-wide MeCab tagger) and the
+#: embedding engine are not safe to call from several threads at once.
+_ASK_LOCK = threading.Lock()
+
+
+class ChatService:
+    """The one bot and the feedback store every browser session and API client share."""
+
+    def __init__(self, bot: FaqBot, store: FeedbackStore) -> None:
+        self.bot = bot
+        self.store = store
+
+    def ask(self, question: object, lang: str | None = None) -> Answer:
+        """`FaqBot.ask`, serialised; an unexpected failure is logged and becomes an error reply, never a traceback."""
+        text = question if isinstance(question, str) else ""
+        try:
+            with _ASK_LOCK:
+                answer = self.bot.ask(text, lang=lang)
+        except Exception as err:  # noqa: BLE001 - the page must keep serving whatever one question does
+            logger.exception("answering a %d-character question failed", len(text))
+            reply_lang = lang or "en"
+            return Answer(query=text[:MAX_QUESTION_CHARS], lang=reply_lang, answered=False, hits=[], confidence=0.0,
+                          threshold=0.0, message=UI[reply_lang]["failed"], error=f"{type(err).__name__}: {err}")
+        # the log says what was answered, not what was asked: questions may hold patient or staff details
+        outcome = f"answered {answer.entry.id}" if answer.entry else (answer.error or "no confident answer")
+        logger.info("%s [%s] (confidence %.2f, %.0f ms)", outcome, answer.lang, answer.confidence, answer.latency_ms)
+        return answer
+
+    def save(self, item: Feedback) -> int | None:
+        """Store one feedback row; a broken database is logged and reported as None so answering goes on."""
+        try:
+            row = self.store.add(item)
+        except FeedbackError as err:
+            logger.error("feedback not saved: %s", err)
+            return None
+        logger.info("feedback %s saved as row %d (entry %s)", item.kind, row, item.entry_id or "-")
+        return row
+
+    def note_unanswered(self, answer: Answer, session: str) -> None:
+        """Every question that got no confident answer is kept, so trainers can add entries for it."""
+        if not answer.answered and answer.error is None:
+            self.save(Feedback(kind="unanswered", question=answer.query, answered=False,
+                               confidence=answer.confidence, lang=answer.lang, session=session))
+
+    def rate(self, record: dict, liked: bool, session: str) -> int | None:
+        """Store a 👍 (`liked`) or 👎 for an answer described by `record` (see `answer_record`)."""
+        return self.save(Feedback(kind="up" if liked else "down", question=record["question"],
+                                  entry_id=record["entry_id"], answered=record["answered"],
+                                  confidence=record["confidence"], lang=record["lang"], session=session))
+
+
+def answer_record(answer: Answer) -> dict:
+    """What a 👍/👎 is stored with: enough to find the question, the answer and how sure the bot was."""
+    return {"question": answer.query, "entry_id": answer.entry.id if answer.entry else "",
+            "answered": answer.answered, "confidence": round(answer.confidence, 4), "lang": answer.lang}
+
+
+def _session(request: gr.Request | None) -> str:
+    return (getattr(request, "session_hash", None) or "") if request is not None else ""
+
+
+# --------------------------------------------------------------------------- page handlers
+
+
+class ChatPage:
+    """Event handlers of one app; per-browser state lives in gr.State, shared state in `service`."""
+
+    def __init__(self, service: ChatService, entries: list[Entry]) -> None:
+        self.service = service
+        self.entries = entries
+        self.ui = SimpleNamespace()  # the components, set by `create_app`
+
+    def reply(self, question: str, history: list, records: dict, ui_lang: str, reply_lang: str,
+              request: gr.Request) -> tuple[list, dict]:
+        """Ask, then add the user's question and the bot's answer to the chat, and remember what a 👍/👎 refers to."""
+        question = question if isinstance(question, str) else ""
+        forced = reply_lang if reply_lang in ("ja", "en") else None
+        answer = self.service.ask(question, lang=forced)
+        if answer.error == "empty question" and forced is None and answer.lang != ui_lang:
+            answer = self.service.ask(question, lang=ui_lang)  # nothing to detect a language from: use the page's
+        self.service.note_unanswered(answer, _session(request))
+        history = list(history or [])
+        if question.strip():
+            history.append({"role": "user", "content": question_html(question)})
+        history.append({"role": "assistant", "content": answer_html(answer)})
+        records = {**(records or {}), str(len(history) - 1): answer_record(answer)}
+        return history, records
+
+    def submit(self, question: str, history: list, records: dict, ui_lang: str, reply_lang: str,
+               request: gr.Request) -> tuple[list, dict, str]:
+        """The send button and Enter: answer, then empty the question box."""
+        history, records = self.reply(question, history, records, ui_lang, reply_lang, request)
+        return history, records, ""
+
+    def like(self, records: dict, ui_lang: str, liked: gr.LikeData, request: gr.Request) -> None:
+        """👍/👎 on an answer: stored with that answer's question, entry, confidence and language."""
+        record = (records or {}).get(str(liked.index))
+        if record is None or liked.liked not in (True, False):
+            return
+        if self.service.rate(record, bool(liked.liked), _session(request)) is None:
+            gr.Warning(UI[ui_lang]["feedback_failed"])
+        else:
+            gr.Info(UI[ui_lang]["thanks"])
+
+    def browse(self, query: str, ui_lang: str) -> str:
+        return browse_html(self.entries, query, ui_lang)
+
+    def relabelled(self) -> list:
+        """The components the ja/en switch updates."""
+        ui = self.ui
+        return [ui.header, ui.chat_tab, ui.browse_tab, ui.chatbot, ui.question, ui.send, ui.clear, ui.reply_lang,
+                ui.examples_label, *ui.examples, ui.search, ui.table]
+
+    def switch(self, ui_lang: str, query: str) -> dict:
+        """The ja/en switch: relabel everything the page itself says (answers keep their own language)."""
+        words, ui = UI[ui_lang], self.ui
+        updates = {
+            ui.header: gr.update(value=f"## {words['title']}\n{words['intro']}"),
+            ui.chat_tab: gr.update(label=words["chat_tab"]),
+            ui.browse_tab: gr.update(label=words["browse_tab"]),
+            ui.chatbot: gr.update(label=words["chat_label"], placeholder=words["chat_placeholder"]),
+            ui.question: gr.update(label=words["question"], placeholder=words["question_placeholder"]),
+            ui.send: gr.update(value=words["send"]),
+            ui.clear: gr.update(value=words["clear"]),
+            ui.reply_lang: gr.update(label=words["reply"], choices=_reply_choices(ui_lang)),
+            ui.examples_label: gr.update(value=f"**{words['examples']}**"),
+            ui.search: gr.update(label=words["search"], placeholder=words["search_placeholder"]),
+            ui.table: gr.update(value=browse_html(self.entries, query, ui_lang)),
+        }
+        updates.update({button: gr.update(value=q) for button, q in zip(ui.examples, EXAMPLES[ui_lang], strict=True)})
+        return updates
+
+
+def _reply_choices(ui_lang: str) -> list[tuple[str, str]]:
+    words = UI[ui_lang]
+    return [(words["auto"], "auto"), (words["ja"], "ja"), (words["en"], "en")]
+
+
+# --------------------------------------------------------------------------- API
+
+
+def _api(service: ChatService) -> tuple:
+    """The `ask` and `feedback` endpoints (typed functions: gr.api derives their schema from the hints)."""
+
+    def ask(question: str, lang: str | None = None, request: gr.Request = None) -> dict:
+        """Answer one question: the same JSON object as `faqbot ask --json` (lang: "ja"/"en" forces the reply)."""
+        answer = service.ask(question, lang=lang if lang in ("ja", "en") else None)
+        service.note_unanswered(answer, _session(request))
+        return answer.to_json()
+
+    def feedback(question: str, rating: str, lang: str | None = None, request: gr.Request = None) -> dict:
+        """Rate the answer to `question` ("up" or "down"); returns the stored row."""
+        if rating not in ("up", "down"):
+            raise gr.Error('rating must be "up" or "down"')
+        answer = service.ask(question, lang=lang if lang in ("ja", "en") else None)
+        record = answer_record(answer)
+        row_id = service.rate(record, rating == "up", _session(request))
+        if row_id is None:
+            raise gr.Error("the feedback database is not available; the administrator can see why in the log")
+        return {"id": row_id, "kind": rating, "session": _session(request), **record}
+
+    return ask, feedback
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def theme() -> gr.themes.Base:
+    """The default look with system fonts only: no font is fetched from anywhere."""
+    return gr.themes.Default(font=FONTS, font_mono=FONTS_MONO)
+
+
+def create_app(settings: Settings, bot: FaqBot | None = None, store: FeedbackStore | None = None) -> gr.Blocks:
+    """The page and its API over one shared bot (opened, and the index built if needed, when not given)."""
+    service = ChatService(bot or open_bot(settings), store or FeedbackStore(settings.feedback_db))
+    page = ChatPage(service, list(service.bot.index.entries))
+    manifest = service.bot.index.manifest
+    logger.info("index %s loaded: model %s, %d entries, threshold %.3f", service.bot.index.path,
+                manifest.get("model"), len(page.entries), manifest.get("calibration", {}).get("threshold", 0.0))
+    with gr.Blocks(title=f"{UI['ja']['title']} / {UI['en']['title']}", analytics_enabled=False) as demo:
+        page.ui = _layout(page.entries)
+        _wire(page, service)
+    demo.queue(default_concurrency_limit=8)
+    return demo
+
+
+def _layout(entries: list[Entry]) -> SimpleNamespace:
+    """The components, labelled in Japanese (the page's default language); returned by name for wiring."""
+    words = UI["ja"]
+    ui = SimpleNamespace(records=gr.State({}))
+    with gr.Row():
+        ui.header = gr.Markdown(f"## {words['title']}\n{words['intro']}")
+        ui.ui_lang = gr.Radio([("日本語", "ja"), ("English", "en")], value="ja", label=words["ui_lang"],
+                              elem_id="ui-lang", scale=0, min_width=220)
+    with gr.Tabs():
+        with gr.Tab(words["chat_tab"], id="chat") as ui.chat_tab:
+            # render_markdown=False: messages are the escaped HTML built above, shown as they are
+            ui.chatbot = gr.Chatbot(
+                label=words["chat_label"], placeholder=words["chat_placeholder"], elem_id="chat", height=560,
+                render_markdown=False, sanitize_html=True, latex_delimiters=[], allow_tags=False, buttons=[],
+                feedback_options=("Like", "Dislike"), group_consecutive_messages=False,
+            )
+            with gr.Row():
+                ui.question = gr.Textbox(label=words["question"], placeholder=words["question_placeholder"],
+                                         elem_id="question", lines=1, max_lines=6, scale=5)
+                with gr.Column(scale=1, min_width=160):
+                    ui.send = gr.Button(words["send"], variant="primary", elem_id="send")
+                    ui.clear = gr.Button(words["clear"], elem_id="clear", size="sm")
+            ui.reply_lang = gr.Radio(_reply_choices("ja"), value="auto", label=words["reply"], elem_id="reply-lang")
+            ui.examples_label = gr.Markdown(f"**{words['examples']}**")
+            with gr.Row():
+                ui.examples = [gr.Button(q, size="sm", elem_classes=["fb-example"]) for q in EXAMPLES["ja"]]
+        with gr.Tab(words["browse_tab"], id="browse") as ui.browse_tab:
+            ui.search = gr.Textbox(label=words["search"], placeholder=words["search_placeholder"],
+                                   elem_id="browse-search")
+            ui.table = gr.HTML(browse_html(entries, "", "ja"), elem_id="browse-table", js_on_load=None)
+    return ui
+
+
+def _wire(page: ChatPage, service: ChatService) -> None:
+    """Connect the page's components to the handlers (UI events are private), and add the public API."""
+    ui = page.ui
+    private = {"api_visibility": "private"}
+    asking = {"concurrency_id": "bot", "concurrency_limit": 1, "show_progress": "minimal", **private}
+    chat_in = [ui.chatbot, ui.records, ui.ui_lang, ui.reply_lang]
+    for trigger in (ui.send.click, ui.question.submit):
+        trigger(page.submit, [ui.question, *chat_in], [ui.chatbot, ui.records, ui.question], **asking)
+    for button in ui.examples:
+        button.click(page.reply, [button, *chat_in], [ui.chatbot, ui.records], **asking)
+    ui.chatbot.like(page.like, [ui.records, ui.ui_lang], None, **private)
+    ui.clear.click(lambda: ([], {}), None, [ui.chatbot, ui.records], **private)
+    ui.chatbot.clear(lambda: {}, None, ui.records, **private)
+    ui.search.change(page.browse, [ui.search, ui.ui_lang], ui.table, show_progress="hidden", **private)
+    ui.ui_lang.change(page.switch, [ui.ui_lang, ui.search], page.relabelled(), show_progress="hidden", **private)
+    ask, feedback = _api(service)
+    gr.api(ask, api_name="ask", concurrency_id="bot", concurrency_limit=1)
+    gr.api(feedback, api_name="feedback", concurrency_id="bot", concurrency_limit=1)
+
+
+def auth_from_env() -> tuple[str, str] | None:
+    """(user, password) from FAQBOT_USER / FAQBOT_PASSWORD, or None for no login; one without the other is refused."""
+    user, password = os.environ.get(USER_ENV, ""), os.environ.get(PASSWORD_ENV, "")
+    if bool(user) != bool(password):
+        raise BotError(f"set both {USER_ENV} and {PASSWORD_ENV} to require a login, or neither for an open page")
+    return (user, password) if user else None
+
+
+def launch(demo: gr.Blocks, settings: Settings, host: str = "127.0.0.1", port: int = 7860,
+           prevent_thread_lock: bool = False, quiet: bool = False) -> str:
+    """Start the server with every outward-facing feature off; returns its local URL.
+
+    The data, index and feedback folders are blocked from Gradio's file routes even if a future Gradio
+    default would allow them.
+    """
+    auth = auth_from_env()
+    if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+        logger.warning("serving on %s without a login: anyone on the network can use the page "
+                       "(set %s and %s to require one)", host, USER_ENV, PASSWORD_ENV)
+    blocked = [str(p.resolve()) for p in (settings.data_dir, settings.index_dir, settings.feedback_db.parent)]
+    _, url, _ = demo.launch(
+        server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet, show_error=False, inbrowser=False, theme=theme(), css=CSS, js=ASK_JS, footer_links=["api"],
+        run_history=False, mcp_server=False, enable_monitoring=False, pwa=False, ssr_mode=False, strict_cors=True,
+        max_file_size="1mb", blocked_paths=blocked,
+    )
+    return url
+
+
+def open_bot(settings: Settings) -> FaqBot:
+    """The bot over a verified index; a missing, stale or mismatched index is rebuilt first (model loaded once)."""
+    try:
+        return FaqBot.open(settings)
+    except IndexError_ as err:
+        logger.warning("index not usable, building it now: %s", err)
+    from .build import build
+    from .embed import load_model
+
+    model = load_model(settings.model)
+    folder = build(settings, model=model)
+    logger.info("built the index in %s", folder)
+    return FaqBot.open(settings, model=model)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """`faqbot serve`: open (or build) the index, then serve the page until interrupted."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    auth_from_env()  # refuse a half-configured login before the slow start
+    demo = create_app(settings)
+    logger.info("feedback database: %s", settings.feedback_db)
+    launch(demo, settings, host=host, port=port)
