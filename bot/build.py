@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .calibrate import fit
 from .embed import encode_documents, encode_queries, load_model, model_version
-from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries
+from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries, load_out_of_scope
 from .index import Index, lexical_document, lexical_index, make_vector_index, searchable_texts, write_build
 from .queries import read_queries
 from .search import Searcher
@@ -19,15 +19,18 @@ from .settings import Settings
 from .text import tokens
 
 
-def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, progress: bool = False) -> Index:
-    """An in-memory, not yet calibrated index of `entries` (vectors of every searchable text + BM25)."""
+def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, progress: bool = False,
+                  anchors: list[str] | None = None) -> Index:
+    """An in-memory, not yet calibrated index of `entries` (vectors of every searchable text + BM25),
+    with the out-of-scope anchor questions embedded as queries (they stand for users' questions)."""
     fields = [(i, f) for i, e in enumerate(entries) for f, _ in searchable_texts(e)]
     texts = [t for e in entries for _, t in searchable_texts(e)]
     vectors = encode_documents(model, texts, progress=progress)
     doc_tokens = [tokens(lexical_document(e)) for e in tqdm(entries, desc="Tokens", disable=not progress)]
     return Index(path=root, manifest={}, entries=entries, vectors=make_vector_index(vectors),
                  text_entry=np.array([i for i, _ in fields], dtype=np.int64), text_field=[f for _, f in fields],
-                 bm25=lexical_index(doc_tokens))
+                 bm25=lexical_index(doc_tokens),
+                 anchors=encode_queries(model, anchors) if anchors else np.zeros((0, vectors.shape[1]), np.float32))
 
 
 def build(settings: Settings, progress: bool = False, model: SentenceTransformer | None = None) -> Path:
@@ -35,9 +38,10 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     started = time.perf_counter()
     data_hash = data_fingerprint(settings.data_dir)
     entries = load_entries(settings.data_dir)
+    anchors = load_out_of_scope(settings.data_dir, [])  # validated by load_entries already
     queries = read_queries(settings.data_dir / TUNE_FILE, {e.id for e in entries})
     model = model or load_model(settings.model)
-    index = index_entries(entries, model, settings.index_dir, progress)
+    index = index_entries(entries, model, settings.index_dir, progress, anchors)
     # the tuning queries are searched exactly as users' questions will be
     q_vectors = encode_queries(model, [q.q for q in queries])
     calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors)

@@ -24,6 +24,7 @@ from .errors import DataError, Problem
 SOURCES_FILE = "sources.yaml"
 BILINGUAL_FILE = "bilingual.yaml"
 TUNE_FILE = "eval/tune.jsonl"
+OUT_OF_SCOPE_FILE = "out_of_scope.yaml"
 
 #: Known section names of the sheet: id prefix and English name. Rows before the first section
 #: line belong to the main Q&A section.
@@ -402,6 +403,26 @@ def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
     return merged
 
 
+def load_out_of_scope(data_dir: Path, problems: list[Problem]) -> list[str]:
+    """Anchor questions the sheet does not answer (optional file): `ja:` and `en:` lists of text."""
+    path = data_dir / OUT_OF_SCOPE_FILE
+    if not path.is_file():
+        return []
+    root = _yaml_nodes(path, problems)
+    if root is None:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        problems.append(Problem(path, 1, "expected `ja:` and `en:` lists of questions"))
+        return []
+    anchors: list[str] = []
+    for key, value in root.value:
+        if _scalar(key) not in ("ja", "en"):
+            problems.append(Problem(path, key.start_mark.line + 1, f"unknown key {_scalar(key)!r}: use ja or en"))
+            continue
+        anchors += _string_list(value, path, _scalar(key) or "", problems)
+    return anchors
+
+
 def collect(data_dir: Path) -> tuple[list[Entry], list[Problem]]:
     """All entries and all problems found in data/ (no exception: `faqbot check` lists them)."""
     problems: list[Problem] = []
@@ -426,6 +447,7 @@ def collect(data_dir: Path) -> tuple[list[Entry], list[Problem]]:
             seen[e.id] = e
     translations = load_translations(data_dir / BILINGUAL_FILE, problems)
     merged = _merge(list(seen.values()), {s.file: s for s in sources}, data_dir, translations, problems, broken)
+    load_out_of_scope(data_dir, problems)
     return merged, problems
 
 
@@ -443,7 +465,8 @@ def data_fingerprint(data_dir: Path) -> str:
     """sha256 over every file the index depends on, so a changed file makes the index stale."""
     digest = hashlib.sha256()
     problems: list[Problem] = []
-    files = [SOURCES_FILE, BILINGUAL_FILE, TUNE_FILE] + [s.file for s in load_sources(data_dir, problems)]
+    files = [SOURCES_FILE, BILINGUAL_FILE, TUNE_FILE, OUT_OF_SCOPE_FILE]
+    files += [s.file for s in load_sources(data_dir, problems)]
     for name in files:
         path = data_dir / name
         digest.update(name.encode() + b"\0")

@@ -32,6 +32,7 @@ VECTORS = "vectors.faiss"
 TEXTS = "texts.json"
 ENTRIES = "entries.jsonl"
 BM25_DIR = "bm25"
+ANCHORS = "anchors.npy"
 CURRENT = "current"
 #: Above this many texts an HNSW graph replaces the exact flat index (see docs/benchmarks.md).
 HNSW_MIN_TEXTS = 50_000
@@ -80,6 +81,7 @@ class Index:
     text_entry: np.ndarray  # row of a vector -> position of its entry in `entries`
     text_field: list[str]  # row of a vector -> field name ("question", "alt_en", "answer", ...)
     bm25: bm25s.BM25
+    anchors: np.ndarray  # vectors of the out-of-scope anchor questions, (n, dim), n may be 0
 
     @property
     def calibration(self) -> dict:
@@ -135,6 +137,7 @@ def write_build(root: Path, index: Index, manifest: dict) -> Path:
         for e in index.entries:
             handle.write(json.dumps(e.to_json(), ensure_ascii=False) + "\n")
     index.bm25.save(str(tmp / BM25_DIR), show_progress=False)
+    np.save(tmp / ANCHORS, index.anchors, allow_pickle=False)
     manifest = {**manifest, "format_version": FORMAT_VERSION, "dimension": int(index.vectors.d),
                 "n_entries": len(index.entries), "n_texts": len(texts),
                 "faiss_type": type(index.vectors).__name__,
@@ -212,10 +215,11 @@ def load_build(root: Path, manifest: dict) -> Index:
         texts = json.loads((folder / TEXTS).read_text(encoding="utf-8"))
         vectors = faiss.read_index(str(folder / VECTORS))
         bm25 = bm25s.BM25.load(str(folder / BM25_DIR), show_progress=False)
+        anchors = np.load(folder / ANCHORS, allow_pickle=False)
     except Exception as err:  # noqa: BLE001 - faiss/json/numpy each fail their own way on bad files
         raise IndexError_(f"{folder} could not be read ({type(err).__name__}: {err}); run `faqbot build`") from err
     if vectors.ntotal != len(texts) or vectors.d != manifest.get("dimension"):
         raise IndexError_(f"{folder / VECTORS} does not match {TEXTS}: run `faqbot build`")
     return Index(path=folder, manifest=manifest, entries=entries, vectors=vectors,
                  text_entry=np.array([t["entry"] for t in texts], dtype=np.int64),
-                 text_field=[t["field"] for t in texts], bm25=bm25)
+                 text_field=[t["field"] for t in texts], bm25=bm25, anchors=anchors)

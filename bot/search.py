@@ -2,7 +2,8 @@
 
 Signals per candidate entry (see `FEATURES`): the best cosine to its question-like texts (official
 question, translation, alternates) and to its answer texts, the margin of that cosine over the best
-other entry, BM25 over fugashi tokens, and how much of the question's vocabulary the entry covers.
+other entry and over the nearest known off-topic question (data/out_of_scope.yaml), BM25 over
+fugashi tokens and its margin, and how much of the question's vocabulary the entry (and the sheet) covers.
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -21,7 +22,7 @@ from .entries import Entry
 from .index import Index, lexical_document
 from .text import detect_lang, normalize, tokens
 
-FEATURES = ("cos_q", "cos_a", "cos_gap", "bm25", "bm25_gap", "coverage", "known")
+FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
@@ -84,6 +85,9 @@ class Searcher:
         for i in np.argsort(sims):  # ascending: the closest text of each entry is written last
             best_field[owners[i]] = self.index.text_field[rows[i]]
         best = np.maximum(cos_q, cos_a)
+        # closeness to a known off-topic question (data/out_of_scope.yaml) counts against every entry
+        anchors = self.index.anchors
+        nearest_anchor = float((anchors @ vector.reshape(-1)).max()) if len(anchors) else 0.0
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
@@ -99,8 +103,8 @@ class Searcher:
             other_best = top2_best[1] if best[c] == top2_best[0] else top2_best[0]
             other_bm25 = top2_bm25[1] if bm25[c] == top2_bm25[0] else top2_bm25[0]
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
-            rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, bm25[c], bm25[c] - other_bm25,
-                             coverage, known])
+            rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
+                             bm25[c] - other_bm25, coverage, known])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
     def score(self, features: np.ndarray) -> np.ndarray:
@@ -120,7 +124,7 @@ class Searcher:
         order = np.lexsort((-feats[:, 0], -probs))[:k]  # ties: closer question text first
         hits = [
             Hit(entry=self.index.entries[cand[i]], score=float(probs[i]),
-                cosine=float(max(feats[i, 0], feats[i, 1])), bm25=float(np.expm1(feats[i, 3])),
+                cosine=float(max(feats[i, 0], feats[i, 1])), bm25=float(np.expm1(feats[i, 4])),
                 matched=fields[i], features=dict(zip(FEATURES, map(float, feats[i]), strict=True)))
             for i in order
         ]

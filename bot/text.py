@@ -30,6 +30,7 @@ also into out up over again more most very too please tell us know want need get
 _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z]")
 _WORD = re.compile(r"^[a-z0-9][a-z0-9'._+-]*$")
+_LONE_LETTER = re.compile(r"^[a-z]$")  # "s" of "what's", "a", ...: no meaning alone
 
 
 def normalize(text: str) -> str:
@@ -77,7 +78,7 @@ def tokens(text: str) -> list[str]:
     for word in _tagger()(normalize(text)):
         surface = word.surface.lower()
         if surface.isascii():
-            if _WORD.match(surface) and surface not in _EN_STOP:
+            if _WORD.match(surface) and surface not in _EN_STOP and not _LONE_LETTER.match(surface):
                 out.append(stem(surface.strip("'._+-")) or surface)
             continue
         feature = word.feature
