@@ -223,3 +223,10 @@ def test_unreadable_source_is_reported(data_copy):
     (data_copy / SHEET).mkdir()  # a folder where the sheet should be: unreadable as a file
     problems = _problems(data_copy)
     assert any("does not exist" in p or "cannot be read" in p for p in problems), problems
+
+
+def test_out_of_scope_anchors_are_validated(data_copy):
+    path = data_copy / "out_of_scope.yaml"
+    path.write_text("ja:\n  - 今日の天気は？\nfr:\n  - bonjour\nen: oops\n", encoding="utf-8")
+    problems = _problems(data_copy)
+    assert problems == [f"{path}:3: unknown key 'fr': use ja or en", f"{path}:5: en must be a list of strings"]

@@ -37,7 +37,7 @@ def test_top_answer(bot, query, expected):
     "今日の天気は？", "社員食堂の今日のランチは何ですか", "面会時間は何時までですか",
     "インフルエンザの院内感染対策は？",
     "What's the weather today?", "What time is lunch?", "How do I book a vacation day?",
-    "How do I reset my electronic medical record login?",
+    "How do I reset my electronic medical record login?", "When is the year-end party?", "駐車場はどこですか",
 ])
 def test_out_of_scope_gets_no_confident_answer(bot, query):
     answer = bot.ask(query)
