@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	-$(BIN)/nbstripout --install  # strip notebook outputs on commit (needs a git checkout)
 	touch $@
 
 index: setup

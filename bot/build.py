@@ -16,7 +16,7 @@ from .index import Index, lexical_document, lexical_index, make_vector_index, se
 from .queries import read_queries
 from .search import Searcher
 from .settings import Settings
-from .text import tokens
+from .text import normalize, tokens
 
 
 def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, progress: bool = False,
@@ -43,7 +43,7 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     model = model or load_model(settings.model)
     index = index_entries(entries, model, settings.index_dir, progress, anchors)
     # the tuning queries are searched exactly as users' questions will be
-    q_vectors = encode_queries(model, [q.q for q in queries])
+    q_vectors = encode_queries(model, [normalize(q.q) for q in queries])
     calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors)
     manifest = {"model": settings.model, "model_version": model_version(settings.model),
                 "data_hash": data_hash, "calibration": calibration,

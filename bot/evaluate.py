@@ -1,0 +1,296 @@
+"""Evaluate: how well the bot ranks and answers labelled queries — ranking metrics, answer rates, failures.
+
+Each query is searched the way `FaqBot.ask` searches it (normalised, same searcher, same threshold),
+only deeper (top `DEPTH`) and with the queries encoded in one batch. Ranking metrics come from ranx
+over the in-scope queries (an out-of-scope query has nothing to rank). An `expect` list names
+*alternative* right entries, so Recall@k is the share of queries with an expected entry in the top k
+(ranx `hit_rate@k`, also called success@k); ranx's `recall@k` would ask for all of them. Answer rates
+follow the bot's own decision, `confidence >= threshold`:
+
+    answered_rate        in-scope queries the bot answers
+    correct_answer_rate  in-scope queries answered with an expected entry
+    false_answer_rate    out-of-scope queries answered all the same
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .calibrate import fit
+from .embed import encode_queries
+from .entries import TUNE_FILE
+from .queries import LabelledQuery, read_queries
+from .search import FEATURES, Searcher
+from .settings import MAX_QUESTION_CHARS
+from .text import normalize
+
+if TYPE_CHECKING:
+    from .answer import FaqBot
+
+__all__ = [
+    "ABLATIONS", "DENSE", "DEPTH", "LEXICAL", "METRICS", "OUT_OF_SCOPE", "Report", "Row", "ablation", "confusions",
+    "encode", "evaluate", "evaluate_file", "format_report", "metrics", "ranking_metrics", "threshold_sweep",
+]
+
+#: Hits kept per query: enough for MRR@10 and nDCG@10.
+DEPTH = 10
+#: Our metric name -> ranx metric.
+RANKING = {"Recall@1": "hit_rate@1", "Recall@3": "hit_rate@3", "Recall@5": "hit_rate@5",
+           "MRR@10": "mrr@10", "nDCG@10": "ndcg@10"}
+RATES = {"answered_rate": "Answered (in scope)", "correct_answer_rate": "Correct answer (in scope)",
+         "false_answer_rate": "False answer (out of scope)"}
+#: Every metric a report holds per language, in table order.
+METRICS = (*RANKING, *RATES)
+#: Languages in table order (any other label follows, alphabetically).
+LANGS = ("ja", "en")
+#: The "expected" side of a confusion when an out-of-scope query was answered.
+OUT_OF_SCOPE = "(out of scope)"
+
+#: The two families of signals (see `search.FEATURES`): from the embeddings, and from the tokens.
+DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap")
+LEXICAL = ("bm25", "bm25_gap", "coverage", "known")
+#: Feature subsets `ablation` refits: all, each family alone, and all but one signal.
+ABLATIONS: dict[str, tuple[str, ...]] = {
+    "all signals": FEATURES,
+    "dense only": DENSE,
+    "lexical only": LEXICAL,
+    **{f"without {name}": tuple(f for f in FEATURES if f != name) for name in FEATURES},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One labelled query and what the bot did with it; `got` and `scores` are best first, up to DEPTH."""
+
+    q: str
+    lang: str
+    expect: tuple[str, ...]  # empty: out of scope
+    got: tuple[str, ...]
+    scores: tuple[float, ...]  # calibrated probability of each hit
+    cosine: float  # best cosine of the top hit (the raw dense signal, for comparison)
+    answered: bool
+    confidence: float
+    line: int = 0  # line in the query file
+
+    @property
+    def in_scope(self) -> bool:
+        return bool(self.expect)
+
+    @property
+    def top(self) -> str | None:
+        return self.got[0] if self.got else None
+
+    @property
+    def rank(self) -> int | None:
+        """1-based position of the first expected entry among the hits, or None."""
+        return next((i for i, g in enumerate(self.got, start=1) if g in self.expect), None)
+
+    @property
+    def correct_answer(self) -> bool:
+        return self.answered and self.top in self.expect
+
+    @property
+    def failed(self) -> bool:
+        """Worth a trainer's look: in scope but not answered right, or out of scope but answered."""
+        return not self.correct_answer if self.in_scope else self.answered
+
+    def to_json(self) -> dict:
+        return {"q": self.q, "lang": self.lang, "expect": list(self.expect), "got": list(self.got),
+                "scores": [round(s, 4) for s in self.scores], "cosine": round(self.cosine, 4),
+                "answered": self.answered, "confidence": round(self.confidence, 4), "rank": self.rank,
+                "line": self.line}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Metrics overall (`"all"`) and per language, with the per-query rows they came from."""
+
+    source: str
+    threshold: float
+    rows: list[Row]
+    metrics: dict[str, dict[str, float | int | None]]
+
+    @classmethod
+    def of(cls, rows: list[Row], threshold: float, source: str = "") -> Report:
+        present = {r.lang for r in rows}
+        langs = [lang for lang in LANGS if lang in present] + sorted(present - set(LANGS))
+        groups = {"all": rows} | {lang: [r for r in rows if r.lang == lang] for lang in langs}
+        return cls(source=source, threshold=threshold, rows=rows, metrics={k: metrics(v) for k, v in groups.items()})
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if r.failed]
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "threshold": round(self.threshold, 4), "metrics": self.metrics,
+                "confusions": [{"expected": e, "ranked_first": g, "count": n} for e, g, n in confusions(self.rows)],
+                "queries": [r.to_json() for r in self.rows]}
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _share(rows: Sequence[Row], test: Callable[[Row], bool]) -> float | None:
+    return sum(map(test, rows)) / len(rows) if rows else None
+
+
+def ranking_metrics(rows: Sequence[Row]) -> dict[str, float | None]:
+    """Recall@1/3/5, MRR@10 and nDCG@10 from ranx over in-scope rows (None when there are none)."""
+    rows = [r for r in rows if r.in_scope]
+    if not rows:
+        return dict.fromkeys(RANKING)
+    from ranx import Qrels, Run  # numba-compiled: imported only when metrics are asked for
+    from ranx import evaluate as ranx_evaluate
+
+    qrels = Qrels.from_dict({f"q{i}": dict.fromkeys(r.expect, 1) for i, r in enumerate(rows)})
+    # reverse rank as the score: ranx re-sorts by score, and calibrated probabilities can tie
+    run = Run.from_dict({f"q{i}": {g: float(DEPTH - j) for j, g in enumerate(r.got)}
+                         for i, r in enumerate(rows) if r.got})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's type-safety notes about its own casts
+        values = ranx_evaluate(qrels, run, list(RANKING.values()), make_comparable=True)
+    return {name: float(values[metric]) for name, metric in RANKING.items()}
+
+
+def metrics(rows: Sequence[Row]) -> dict[str, float | int | None]:
+    """Query counts, ranking metrics and answer rates of a set of rows; a rate without queries is None."""
+    inside = [r for r in rows if r.in_scope]
+    outside = [r for r in rows if not r.in_scope]
+    return {"n_queries": len(rows), "n_in_scope": len(inside), "n_out_of_scope": len(outside),
+            **ranking_metrics(inside),
+            "answered_rate": _share(inside, lambda r: r.answered),
+            "correct_answer_rate": _share(inside, lambda r: r.correct_answer),
+            "false_answer_rate": _share(outside, lambda r: r.answered)}
+
+
+def confusions(rows: Iterable[Row]) -> list[tuple[str, str, int]]:
+    """(expected, ranked first, count), most frequent first: in-scope queries whose top entry is wrong,
+    and out-of-scope queries that were answered (expected = OUT_OF_SCOPE)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for r in rows:
+        if r.in_scope and r.top is not None and r.top not in r.expect:
+            counts[(" | ".join(r.expect), r.top)] += 1
+        elif not r.in_scope and r.answered and r.top is not None:
+            counts[(OUT_OF_SCOPE, r.top)] += 1
+    return [(expected, got, n) for (expected, got), n in counts.most_common()]
+
+
+def threshold_sweep(rows: Sequence[Row], thresholds: Iterable[float] | None = None) -> list[dict[str, float | None]]:
+    """What each answer threshold would do, from each query's top confidence.
+
+    Per threshold: answered rate, precision (answers that are right) and correct-answer rate on the
+    in-scope queries, and the false-answer rate on the out-of-scope ones. Default: 0, 0.01, ..., 1.
+    """
+    grid = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(list(thresholds), dtype=float)
+    inside = [r for r in rows if r.in_scope]
+    conf_in = np.array([r.confidence for r in inside])
+    right_in = np.array([r.top in r.expect for r in inside], dtype=bool)
+    conf_out = np.array([r.confidence for r in rows if not r.in_scope])
+    out = []
+    for t in grid:
+        answered = conf_in >= t
+        out.append({
+            "threshold": float(t),
+            "answered_rate": float(answered.mean()) if len(inside) else None,
+            "precision": float(right_in[answered].mean()) if answered.any() else None,
+            "correct_answer_rate": float((answered & right_in).mean()) if len(inside) else None,
+            "false_answer_rate": float((conf_out >= t).mean()) if len(conf_out) else None,
+        })
+    return out
+
+
+# --------------------------------------------------------------------------- running the bot
+
+
+def _as_asked(text: str) -> str:
+    """The text `FaqBot.ask` searches for a question."""
+    return normalize(text)[:MAX_QUESTION_CHARS]
+
+
+def encode(bot: FaqBot, queries: Sequence[LabelledQuery]) -> np.ndarray:
+    """Query vectors in one batch; pass them to `evaluate`/`ablation` to search the same queries again cheaply."""
+    if not queries:
+        return np.zeros((0, 1), dtype=np.float32)
+    return encode_queries(bot.model, [_as_asked(q.q) for q in queries])
+
+
+def _rows(searcher: Searcher, queries: Sequence[LabelledQuery], vectors: np.ndarray) -> list[Row]:
+    rows = []
+    for query, vector in zip(queries, vectors, strict=True):
+        result = searcher.search(_as_asked(query.q), k=DEPTH, vector=vector)
+        top = result.hits[0] if result.hits else None
+        rows.append(Row(q=query.q, lang=query.lang or result.lang, expect=tuple(query.expect),
+                        got=tuple(h.entry.id for h in result.hits), scores=tuple(h.score for h in result.hits),
+                        cosine=top.cosine if top else 0.0, answered=result.answered,
+                        confidence=result.confidence, line=query.line))
+    return rows
+
+
+def evaluate(bot: FaqBot, queries: Sequence[LabelledQuery], vectors: np.ndarray | None = None,
+             source: str = "") -> Report:
+    """Search every query with the bot and measure the result; `vectors` from `encode` skip re-encoding."""
+    vectors = encode(bot, queries) if vectors is None else vectors
+    searcher = bot.searcher
+    return Report.of(_rows(searcher, queries, vectors), float(searcher.calibration["threshold"]), source)
+
+
+def evaluate_file(bot: FaqBot, path: Path | str) -> Report:
+    """`evaluate` on a labelled query file (`{"q", "lang", "expect": [ids]}` per line)."""
+    path = Path(path)
+    return evaluate(bot, read_queries(path, set(bot.entries)), source=str(path))
+
+
+def ablation(bot: FaqBot, queries: Sequence[LabelledQuery], vectors: np.ndarray | None = None, *,
+             tune: Sequence[LabelledQuery] | None = None, tune_vectors: np.ndarray | None = None,
+             subsets: Mapping[str, Sequence[str]] = ABLATIONS) -> dict[str, Report]:
+    """Refit the combiner and threshold on the tuning queries with each feature subset; evaluate each on `queries`.
+
+    Evidence that each signal earns its place: if leaving a signal out costs nothing, it can go.
+    Only the tuning queries (default: the data's tune.jsonl) are fitted on, never `queries`.
+    """
+    if tune is None:
+        tune = read_queries(bot.settings.data_dir / TUNE_FILE, set(bot.entries))
+    tune_vectors = encode(bot, tune) if tune_vectors is None else tune_vectors
+    vectors = encode(bot, queries) if vectors is None else vectors
+    asked = [replace(q, q=_as_asked(q.q)) for q in tune]  # fitted on questions as they are searched
+    plain = Searcher(bot.index, bot.model, calibration={})  # the signals don't depend on the calibration
+    reports = {}
+    for name, features in subsets.items():
+        calibration = fit(plain, asked, tune_vectors, tuple(features))
+        searcher = Searcher(bot.index, bot.model, calibration=calibration)
+        reports[name] = Report.of(_rows(searcher, queries, vectors), float(calibration["threshold"]), name)
+    return reports
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _cell(value: float | int | None) -> str:
+    if value is None:
+        return "—"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+def format_report(report: Report, confused: int = 5) -> str:
+    """A readable table: metrics by language, the failure count and the most frequent confusions."""
+    overall = report.metrics["all"]
+    groups = list(report.metrics)
+    lines = [f"{report.source or 'queries'}: {overall['n_queries']} queries ({overall['n_in_scope']} in scope, "
+             f"{overall['n_out_of_scope']} out of scope), answer threshold {report.threshold:.3f}", "",
+             f"{'':<30}" + "".join(f"{g:>8}" for g in groups)]
+    for name in METRICS:
+        label = RATES.get(name, name)
+        lines.append(f"{label:<30}" + "".join(f"{_cell(report.metrics[g][name]):>8}" for g in groups))
+    lines += ["", f"Failures: {len(report.failures)} (per-query rows: --json)"]
+    pairs = confusions(report.rows)[:confused]
+    if pairs:
+        lines.append("Most confused (expected -> ranked first): "
+                     + ", ".join(f"{e} -> {g} x{n}" for e, g, n in pairs))
+    return "\n".join(lines)

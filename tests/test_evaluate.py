@@ -1,0 +1,184 @@
+"""Evaluation: metric plumbing on a hand-made case with known answers, then the real bot against its targets."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.entries import Entry
+from bot.evaluate import (
+    ABLATIONS,
+    DENSE,
+    LEXICAL,
+    METRICS,
+    OUT_OF_SCOPE,
+    Report,
+    ablation,
+    confusions,
+    encode,
+    evaluate,
+    format_report,
+    threshold_sweep,
+)
+from bot.queries import LabelledQuery, read_queries
+from bot.search import FEATURES, Hit, SearchResult
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_FILE = ROOT / "data" / "eval" / "test.jsonl"
+
+# --------------------------------------------------------------------------- a fake bot whose rankings are fixed
+
+#: query -> (ranked entry ids, confidence of the first); the threshold is 0.5.
+RANKINGS = {
+    "right first": (["a", "b", "c"], 0.9),  # expects a: rank 1, answered, correct
+    "right second": (["a", "b", "c"], 0.6),  # expects b: rank 2, answered with the wrong entry
+    "alternative fifth": (["a", "b", "e", "f", "d"], 0.3),  # expects c or d: rank 5, not answered
+    "off topic answered": (["a"], 0.7),  # out of scope, answered: a false answer
+    "off topic declined": (["b"], 0.2),  # out of scope, declined
+}
+QUERIES = [
+    LabelledQuery("right first", "ja", ("a",), 1),
+    LabelledQuery("right second", "ja", ("b",), 2),
+    LabelledQuery("alternative fifth", "en", ("c", "d"), 3),
+    LabelledQuery("off topic answered", "en", (), 4),
+    LabelledQuery("off topic declined", "ja", (), 5),
+]
+
+
+def _entry(entry_id: str) -> Entry:
+    return Entry(id=entry_id, section="s", section_en="s", number=1, question=entry_id, answer="", source="f", line=1)
+
+
+class FakeSearcher:
+    calibration = {"threshold": 0.5}
+
+    def search(self, query: str, k: int = 5, vector: np.ndarray | None = None) -> SearchResult:
+        ids, confidence = RANKINGS[query]
+        hits = [Hit(entry=_entry(i), score=confidence / (n + 1), cosine=0.8, bm25=0.0, matched="question")
+                for n, i in enumerate(ids[:k])]
+        return SearchResult(query=query, lang="en", hits=hits, answered=confidence >= 0.5, confidence=confidence,
+                            threshold=0.5)
+
+
+class FakeBot:
+    searcher = FakeSearcher()
+
+
+@pytest.fixture(scope="module")
+def fake_report() -> Report:
+    return evaluate(FakeBot(), QUERIES, vectors=np.zeros((len(QUERIES), 1), dtype=np.float32), source="fake")
+
+
+NDCG_SECOND = 1 / math.log2(3)  # one relevant entry at rank 2
+NDCG_FIFTH_OF_TWO = (1 / math.log2(6)) / (1 + 1 / math.log2(3))  # one of two relevant entries, at rank 5
+
+
+@pytest.mark.parametrize("group, expected", [
+    ("all", {"n_queries": 5, "n_in_scope": 3, "n_out_of_scope": 2,
+             "Recall@1": 1 / 3, "Recall@3": 2 / 3, "Recall@5": 1.0, "MRR@10": (1 + 1 / 2 + 1 / 5) / 3,
+             "nDCG@10": (1 + NDCG_SECOND + NDCG_FIFTH_OF_TWO) / 3,
+             "answered_rate": 2 / 3, "correct_answer_rate": 1 / 3, "false_answer_rate": 1 / 2}),
+    ("ja", {"n_queries": 3, "n_in_scope": 2, "n_out_of_scope": 1,
+            "Recall@1": 1 / 2, "Recall@3": 1.0, "Recall@5": 1.0, "MRR@10": 3 / 4, "nDCG@10": (1 + NDCG_SECOND) / 2,
+            "answered_rate": 1.0, "correct_answer_rate": 1 / 2, "false_answer_rate": 0.0}),
+    ("en", {"n_queries": 2, "n_in_scope": 1, "n_out_of_scope": 1,
+            "Recall@1": 0.0, "Recall@3": 0.0, "Recall@5": 1.0, "MRR@10": 1 / 5, "nDCG@10": NDCG_FIFTH_OF_TWO,
+            "answered_rate": 0.0, "correct_answer_rate": 0.0, "false_answer_rate": 1.0}),
+])
+def test_metrics_of_known_rankings(fake_report, group, expected):
+    got = fake_report.metrics[group]
+    assert set(got) == set(expected)
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value), name
+
+
+def test_rows_failures_and_confusions(fake_report):
+    assert [r.rank for r in fake_report.rows] == [1, 2, 5, None, None]
+    assert [r.q for r in fake_report.failures] == ["right second", "alternative fifth", "off topic answered"]
+    assert confusions(fake_report.rows) == [("b", "a", 1), ("c | d", "a", 1), (OUT_OF_SCOPE, "a", 1)]
+    assert list(fake_report.metrics) == ["all", "ja", "en"]
+
+
+def test_threshold_sweep(fake_report):
+    by_t = {round(p["threshold"], 2): p for p in threshold_sweep(fake_report.rows)}
+    assert len(by_t) == 101
+    assert by_t[0.0] == {"threshold": 0.0, "answered_rate": 1.0, "precision": pytest.approx(1 / 3),
+                         "correct_answer_rate": pytest.approx(1 / 3), "false_answer_rate": 1.0}
+    assert by_t[0.5] == {"threshold": 0.5, "answered_rate": pytest.approx(2 / 3), "precision": 0.5,
+                         "correct_answer_rate": pytest.approx(1 / 3), "false_answer_rate": 0.5}
+    assert by_t[1.0] == {"threshold": 1.0, "answered_rate": 0.0, "precision": None, "correct_answer_rate": 0.0,
+                         "false_answer_rate": 0.0}
+
+
+def test_json_and_table(fake_report):
+    record = json.loads(json.dumps(fake_report.to_json()))
+    assert record["threshold"] == 0.5
+    assert set(METRICS) <= set(record["metrics"]["en"])
+    assert record["queries"][2]["got"] == ["a", "b", "e", "f", "d"] and record["queries"][2]["rank"] == 5
+    assert record["confusions"][0] == {"expected": "b", "ranked_first": "a", "count": 1}
+    text = format_report(fake_report)
+    assert "Recall@1" in text and "False answer (out of scope)" in text and "0.333" in text
+    assert "b -> a x1" in text
+
+
+def test_no_out_of_scope_queries_means_no_false_answer_rate():
+    report = evaluate(FakeBot(), QUERIES[:3], vectors=np.zeros((3, 1)))
+    assert report.metrics["all"]["false_answer_rate"] is None
+    assert "—" in format_report(report)
+
+
+# --------------------------------------------------------------------------- the real bot
+
+
+@pytest.mark.parametrize("query", [
+    "警察に機器を回収されるまで何をしておけばいいですか",
+    "Does changing the RDP port help?",
+    "今日の天気は？",
+    "ｐｐｔ　の資料はもらえますか？",  # full-width: normalised as the page does
+])
+def test_evaluation_sees_what_ask_answers(bot, query):
+    row = evaluate(bot, [LabelledQuery(query, "ja", (), 1)]).rows[0]
+    answer = bot.ask(query)
+    assert list(row.got[:5]) == [h.entry.id for h in answer.hits]
+    assert (row.answered, row.confidence) == (answer.answered, pytest.approx(answer.confidence))
+
+
+@pytest.mark.slow
+def test_cli_eval_meets_targets_on_test_queries(settings, built_index):
+    faqbot = Path(sys.executable).with_name("faqbot")
+    run = subprocess.run([str(faqbot), "--index", str(settings.index_dir), "eval", str(TEST_FILE), "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert list(report["metrics"]) == ["all", "ja", "en"]
+    for lang in ("ja", "en"):
+        values = report["metrics"][lang]
+        assert set(METRICS) <= set(values)
+        assert values["Recall@1"] >= 0.95, (lang, values)
+        assert values["Recall@3"] == 1.0, (lang, values)
+        assert values["false_answer_rate"] <= 0.10, (lang, values)
+    assert len(report["queries"]) == sum(1 for line in TEST_FILE.read_text(encoding="utf-8").splitlines() if line)
+
+
+def test_signal_families_cover_every_feature():
+    """A new signal in search.FEATURES must be put in one family, or the ablation misreads it."""
+    assert sorted(DENSE + LEXICAL) == sorted(FEATURES)
+    assert all(set(features) <= set(FEATURES) for features in ABLATIONS.values())
+
+
+@pytest.mark.slow
+def test_dense_and_lexical_signals_together_beat_either_alone(bot):
+    """Refitted on tune.jsonl only, measured on test.jsonl: combining the signal families pays."""
+    queries = read_queries(TEST_FILE, set(bot.entries))
+    subsets = {name: ABLATIONS[name] for name in ("all signals", "dense only", "lexical only")}
+    reports = ablation(bot, queries, encode(bot, queries), subsets=subsets)
+    score = {name: r.metrics["all"]["correct_answer_rate"] for name, r in reports.items()}
+    assert score["all signals"] > max(score["dense only"], score["lexical only"]), score
