@@ -1,0 +1,109 @@
+"""The benchmark: `faqbot bench --short --json` reports every number (printed, never asserted on time),
+and the pieces it is made of — synthetic corpora, the FAISS trade-off, the table — do what they say."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.bench import faiss_tradeoff, format_bench
+from bot.entries import data_fingerprint, load_entries
+from bot.synthetic import EMBEDDED_FIELDS, SOURCE, fingerprint, synthetic_entries
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+TOP_KEYS = ("encoder_p50_ms", "pipeline_p50_ms", "pipeline_p95_ms", "faiss_p50_ms", "bm25_p50_ms", "ratio",
+            "cold_start_s", "build_s", "peak_rss_mb")
+SCALE_KEYS = ("build_s", "index_bytes", "query_p50_ms", "query_p95_ms", "rss_mb", "load_s", "search_p50_ms")
+HTTP_KEYS = ("server_ready_s", "first_answer_s", "p50_ms", "p95_ms", "rest_p50_ms", "rest_p95_ms", "server_rss_mb")
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+# --------------------------------------------------------------------------- synthetic corpora
+
+
+def test_synthetic_entries_are_marked_and_varied():
+    real = load_entries(DATA)
+    entries = synthetic_entries(real, 500)
+    assert [e.id for e in entries[:2]] == ["synth-000001", "synth-000002"]
+    assert {e.source for e in entries} == {SOURCE} and {e.section for e in entries} == {SOURCE}
+    assert not {e.id for e in entries} & {e.id for e in real}
+    assert len({e.question for e in entries}) > 480  # varied wording, not 500 copies of 17 questions
+    base = [real[i % len(real)] for i in range(len(entries))]
+    assert all(e.question and e.question_en for e in entries)
+    assert [e.has_answer for e in entries] == [b.has_answer for b in base]  # no answer is made up for an entry
+    assert EMBEDDED_FIELDS == ("question",)
+
+
+def test_synthetic_entries_are_reproducible_and_never_touch_data():
+    before = data_fingerprint(DATA)
+    real = load_entries(DATA)
+    assert fingerprint(synthetic_entries(real, 50, seed=1)) == fingerprint(synthetic_entries(real, 50, seed=1))
+    assert fingerprint(synthetic_entries(real, 50, seed=1)) != fingerprint(synthetic_entries(real, 50, seed=2))
+    assert data_fingerprint(DATA) == before
+
+
+# --------------------------------------------------------------------------- FAISS trade-off
+
+
+def test_faiss_tradeoff_flat_is_exact_and_all_methods_reported():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:20] + rng.normal(0, 0.05, (20, 32)).astype(np.float32)
+    out = faiss_tradeoff(vectors, queries, depth=100)
+    assert set(out) == {"flat", "hnsw", "ivf"}
+    assert out["flat"]["recall_at_10"] == 1.0
+    for method in out.values():
+        assert 0.0 <= method["recall_at_10"] <= 1.0
+        assert method["search_p50_ms"] >= 0 and method["depth_search_p50_ms"] >= 0
+
+
+# --------------------------------------------------------------------------- the short run, end to end
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_bench_short_json(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--data", str(DATA), "--index", str(tmp_path / "index"), "bench", "--short",
+         "--json"], capture_output=True, text=True, cwd=ROOT, timeout=1700)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    print("\n" + format_bench(result))  # the numbers, for the CI log; times are never asserted
+
+    for key in TOP_KEYS:
+        assert _positive(result[key]), (key, result[key])
+    assert result["mode"] == "short"
+    assert [row["entries"] for row in result["scale"]] == [17, 1000]
+    assert [row["synthetic"] for row in result["scale"]] == [False, True]
+    for row in result["scale"]:
+        for key in SCALE_KEYS:
+            assert _positive(row[key]), (row["entries"], key, row[key])
+        assert set(row["faiss"]) == {"flat", "hnsw", "ivf"}
+        assert row["faiss"]["flat"]["recall_at_10"] == 1.0
+        for method in row["faiss"].values():
+            assert 0.0 <= method["recall_at_10"] <= 1.0 and _positive(method["search_p50_ms"])
+    assert any("10,000" in note for note in result["skipped"])  # short mode says what it left out
+
+    http = result["http"]
+    if "skipped" in http:
+        assert isinstance(http["skipped"], str) and http["skipped"] in result["skipped"]
+    else:
+        for key in HTTP_KEYS:
+            assert _positive(http[key]), (key, http[key])
+
+    machine = result["machine"]
+    assert machine["cores"] >= 1 and machine["cpu"] and machine["python"].startswith("3.")
+    assert {t["target"] for t in result["targets"]} >= {"pipeline p50 / encoder p50", "warm query p50 (ms)"}
+    assert not (tmp_path / "index").exists()  # the bench builds in its own temporary folder
