@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 import psutil
-from sentence_transformers import SentenceTransformer
 
 from .answer import FaqBot
 from .build import build
@@ -43,6 +43,9 @@ from .queries import read_queries
 from .settings import DEFAULT_MODEL, Settings
 from .synthetic import EMBEDDED_FIELDS, fingerprint, index_synthetic, synthetic_entries
 from .text import tokens
+
+if TYPE_CHECKING:  # only embed imports sentence-transformers
+    from sentence_transformers import SentenceTransformer
 
 #: Held-out labelled queries (ja, en and out-of-scope): what the latencies are measured on.
 QUERIES_FILE = "eval/test.jsonl"
@@ -85,7 +88,7 @@ _WORKER = r"""
 import json, resource, sys, time
 started = time.perf_counter()
 from pathlib import Path
-import numpy as np, psutil
+import psutil
 from bot.answer import FaqBot
 from bot.embed import encode_queries
 from bot.settings import Settings

@@ -21,15 +21,18 @@ import random
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sentence_transformers import SentenceTransformer
 from tqdm import tqdm
 
 from .embed import encode_documents
 from .entries import Entry
 from .index import Index, lexical_document, lexical_index, make_vector_index
 from .text import tokens
+
+if TYPE_CHECKING:  # only embed imports sentence-transformers
+    from sentence_transformers import SentenceTransformer
 
 #: What a synthetic entry puts into the vector index; everything else reaches BM25 only.
 EMBEDDED_FIELDS = ("question",)
