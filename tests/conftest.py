@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,25 @@ def bot(settings, model, built_index):
     from bot.answer import FaqBot
 
     return FaqBot.open(settings, model=model)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def running_app(bot, settings: Settings) -> Iterator[str]:
+    """The real chat page on a free loopback port, without login, for a module-scoped fixture to yield."""
+    from bot.web import create_app, launch
+
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("FAQBOT_USER", raising=False)
+        env.delenv("FAQBOT_PASSWORD", raising=False)
+        demo = create_app(settings, bot=bot)
+        url = launch(demo, settings, port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close(verbose=False)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +42,8 @@ from bot.web import (
     question_html,
 )
 
+from .conftest import free_port, running_app
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -50,12 +51,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 FAQBOT = str(Path(sys.executable).with_name("faqbot"))
 XSS = "<img src=x onerror=alert(1)>"
 PASSWD = "root:x:0:0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(check, timeout: float = 15.0, what: str = "condition"):
@@ -76,13 +71,7 @@ def web_settings(settings, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_url(bot, web_settings):
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("FAQBOT_USER", raising=False)
-        env.delenv("FAQBOT_PASSWORD", raising=False)
-        demo = create_app(web_settings, bot=bot)
-        url = launch(demo, web_settings, port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close(verbose=False)
+    yield from running_app(bot, web_settings)
 
 
 @pytest.fixture(scope="module")

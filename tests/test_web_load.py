@@ -7,7 +7,6 @@ session shows up as a wrong entry id. Latency is printed, not asserted: CI machi
 
 from __future__ import annotations
 
-import socket
 import statistics
 import threading
 import time
@@ -18,17 +17,12 @@ import pytest
 from gradio_client import Client
 
 from bot.feedback import FeedbackStore
-from bot.web import create_app, launch
+
+from .conftest import running_app
 
 CLIENTS = 24
 QUESTIONS_PER_CLIENT = 3
 OUT_OF_SCOPE = ("今日の天気は？", None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +32,7 @@ def load_settings(settings, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def load_url(bot, load_settings):
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("FAQBOT_USER", raising=False)
-        env.delenv("FAQBOT_PASSWORD", raising=False)
-        demo = create_app(load_settings, bot=bot)
-        url = launch(demo, load_settings, port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close(verbose=False)
+    yield from running_app(bot, load_settings)
 
 
 def question_table(bot) -> list[tuple[str, str | None]]:
