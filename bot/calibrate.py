@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from .queries import LabelledQuery, read_queries
+from .queries import LabelledQuery
 from .search import FEATURES, Searcher
 
-__all__ = ["LabelledQuery", "choose_threshold", "fit", "read_queries"]
+__all__ = ["choose_threshold", "fit"]
 
 #: Share of the must-not-answer tuning queries the threshold may let through.
 MAX_FALSE_ANSWER_RATE = 0.04
