@@ -43,6 +43,12 @@ MESSAGES = {
         "en": f"The question was too long; only its first {MAX_QUESTION_CHARS} characters were searched.",
     },
 }
+#: What kind of reply an `Answer` is; every JSON record carries one as "status".
+#: answered: a confident official answer; no_official_answer: the question matched an entry the sheet lists
+#: without an answer (see_also names answered entries that meet the same need); ambiguous: two or three
+#: entries are plausible and close, the user chooses (choices); no_match: nothing matches well; error: the
+#: question could not be answered (empty, or a failure).
+STATUSES = ("answered", "no_official_answer", "ambiguous", "no_match", "error")
 _MEANINGFUL = re.compile(r"[0-9A-Za-z\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 
 
@@ -72,7 +78,8 @@ class Citation:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What the bot says to one question. `entry` is set only when `answered`."""
+    """What the bot says to one question. `entry` is set only when `answered` (status answered or
+    no_official_answer); `choices` only when ambiguous; `see_also` only when no_official_answer."""
 
     query: str
     lang: str
@@ -86,6 +93,9 @@ class Answer:
     notices: list[str] = field(default_factory=list)
     error: str | None = None
     latency_ms: float = 0.0
+    status: str = "no_match"  # one of STATUSES
+    choices: list[Hit] = field(default_factory=list)
+    see_also: list[Entry] = field(default_factory=list)
 
     @property
     def citations(self) -> list[Citation]:
@@ -104,9 +114,14 @@ class Answer:
                 "links": list(e.links),
                 "citations": [c.to_json() for c in self.citations],
                 "related": [{"id": r.id, "question": r.question, "question_en": r.question_en} for r in self.related],
+                "see_also": [
+                    {"id": s.id, "question": s.question, "question_en": s.question_en, "answer": s.answer,
+                     "answer_en": s.answer_en, "citations": [Citation.of(s).to_json()]}
+                    for s in self.see_also
+                ],
             }
         return {
-            "query": self.query, "lang": self.lang, "answered": self.answered,
+            "query": self.query, "lang": self.lang, "status": self.status, "answered": self.answered,
             "confidence": round(self.confidence, 4), "threshold": round(self.threshold, 4),
             "results": [
                 {"id": h.entry.id, "score": round(h.score, 4), "cosine": round(h.cosine, 4), "bm25": round(h.bm25, 4),
@@ -114,6 +129,8 @@ class Answer:
                  "question": h.entry.question, "question_en": h.entry.question_en}
                 for h in self.hits
             ],
+            "choices": [{"id": h.entry.id, "question": h.entry.question, "question_en": h.entry.question_en,
+                         "score": round(h.score, 4)} for h in self.choices],
             "answer": answer, "message": self.message, "notices": self.notices, "error": self.error,
             "latency_ms": round(self.latency_ms, 2),
         }
@@ -152,20 +169,21 @@ class FaqBot:
             return Answer(query=text, lang=reply_lang, answered=False, hits=[], confidence=0.0,
                           threshold=float(self.searcher.calibration["threshold"]),
                           message=MESSAGES["empty"][reply_lang], notices=notices, error="empty question",
-                          latency_ms=(time.perf_counter() - started) * 1000)
+                          status="error", latency_ms=(time.perf_counter() - started) * 1000)
         result = self.searcher.search(text, k=self.settings.top_k)
         return self._compose(result, reply_lang, notices, started)
 
     def _compose(self, result: SearchResult, lang: str, notices: list[str], started: float) -> Answer:
         entry = result.hits[0].entry if result.answered else None
         if entry is None:
-            message = MESSAGES["no_match"][lang]
+            status, message = "no_match", MESSAGES["no_match"][lang]
         elif not entry.has_answer:
-            message = MESSAGES["no_official_answer"][lang]
+            status, message = "no_official_answer", MESSAGES["no_official_answer"][lang]
         else:
-            message = ""
+            status, message = "answered", ""
         related_from = result.hits[1:] if entry else result.hits
         related = [h.entry for h in related_from[: self.settings.related]]
         return Answer(query=result.query, lang=lang, answered=result.answered, hits=result.hits,
                       confidence=result.confidence, threshold=result.threshold, message=message, entry=entry,
-                      related=related, notices=notices, latency_ms=(time.perf_counter() - started) * 1000)
+                      related=related, notices=notices, latency_ms=(time.perf_counter() - started) * 1000,
+                      status=status)

@@ -170,13 +170,13 @@ def batch(ctx: click.Context) -> None:
             if not isinstance(row, dict) or not isinstance(row.get("q"), str):
                 raise ValueError('each line must be a JSON object with a text field "q"')
         except (ValueError, UnicodeDecodeError) as err:
-            _emit({"line": number, "answered": False, "results": [], "answer": None,
+            _emit({"line": number, "status": "error", "answered": False, "results": [], "answer": None,
                    "error": f"stdin line {number}: {err}"})
             continue
         try:
             record = bot.ask(row["q"]).to_json()
         except Exception as err:  # noqa: BLE001 - one bad question must not stop an unattended batch
-            record = {"answered": False, "results": [], "answer": None,
+            record = {"status": "error", "answered": False, "results": [], "answer": None,
                       "error": f"stdin line {number}: could not answer ({type(err).__name__}: {err})"}
         _emit({**{k: v for k, v in row.items() if k != "q"}, **record})
 

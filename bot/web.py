@@ -1,6 +1,6 @@
-"""Web: the chat page (Gradio) — the official answer with its citation, related questions, 👍/👎, a browse tab.
+"""Web: the chat page (Gradio) — layout, events, API and launch; the HTML comes from `render`.
 
-The page is a thin edge over `FaqBot`: everything it shows comes from `Answer`, and its `ask` API returns
+The page is a thin edge over `ChatService`: everything it shows comes from `Answer`, and its `ask` API returns
 `Answer.to_json()`, the same object as `faqbot ask --json`. It runs offline on an intranet: analytics,
 share links, run history, MCP and monitoring are off, the theme uses only fonts already on the computer,
 and it binds 127.0.0.1 unless told otherwise. All text, the user's and the data files', is escaped before
@@ -8,93 +8,38 @@ it becomes HTML; the chat renders that HTML as it is (no markdown, no LaTeX) so 
 interpreted. This is the only module that imports gradio.
 """
 
-import html
 import logging
 import os
-import re
-import threading
-import unicodedata
 from types import SimpleNamespace
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it reads this at import time
 
 import gradio as gr  # noqa: E402
 
-from .answer import TRANSLATION_LABEL, Answer, FaqBot  # noqa: E402
+from .answer import FaqBot  # noqa: E402
 from .entries import Entry  # noqa: E402
 from .errors import BotError, IndexError_  # noqa: E402
-from .feedback import Feedback, FeedbackError, FeedbackStore  # noqa: E402
-from .settings import MAX_QUESTION_CHARS, Settings  # noqa: E402
+from .feedback import FeedbackStore  # noqa: E402
+from .render import UI, answer_html, browse_html, question_html  # noqa: E402
+from .service import ChatService, answer_record  # noqa: E402
+from .settings import Settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 #: Environment variables that turn on the login page (both must be set).
 USER_ENV, PASSWORD_ENV = "FAQBOT_USER", "FAQBOT_PASSWORD"
-#: Longest related-question label on a button; the button still asks the whole question.
-RELATED_CHARS = 90
-#: The user's own text echoed into the chat is cut here (the bot itself reads MAX_QUESTION_CHARS).
-ECHO_CHARS = 2 * MAX_QUESTION_CHARS
 
 # Fonts already on staff PCs (and Noto CJK on Linux) only: nothing to download, and Japanese renders everywhere.
 FONTS = ["system-ui", "-apple-system", "Segoe UI", "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Meiryo",
          "Noto Sans CJK JP", "Noto Sans JP", "sans-serif"]
 FONTS_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Noto Sans Mono CJK JP", "monospace"]
 
-UI = {
-    "ja": {
-        "title": "医療機関サイバーセキュリティ FAQ",
-        "intro": "研修の公式Q&A資料から回答します。回答には出典（項目ID・セクション・番号・資料の行）が付きます。",
-        "ui_lang": "表示言語 / Language",
-        "chat_tab": "チャット", "browse_tab": "一覧",
-        "chat_label": "チャット",
-        "chat_placeholder": "質問を入力してください。日本語でも英語でも答えます。",
-        "question": "質問", "question_placeholder": "例: RDPのポートを変更する意味は？",
-        "send": "送信", "clear": "会話を消去",
-        "reply": "回答の言語", "auto": "質問と同じ", "ja": "日本語", "en": "English",
-        "examples": "質問の例",
-        "search": "検索", "search_placeholder": "キーワードで絞り込み（質問・回答・ID）",
-        "col_id": "ID", "col_section": "セクション", "col_number": "番号", "col_question": "質問（クリックで回答）",
-        "count": "{shown} / {total} 件", "no_answer": "（公式回答はありません）",
-        "thanks": "フィードバックを記録しました。ありがとうございます。",
-        "feedback_failed": "フィードバックを保存できませんでした（管理者に連絡してください）。",
-        "failed": "エラーのため回答できませんでした。記録済みです。もう一度お試しください。",
-    },
-    "en": {
-        "title": "Hospital cybersecurity FAQ",
-        "intro": "Answers come from the course's official Q&A sheet, each with its source "
-                 "(entry id, section, number and line of the sheet).",
-        "ui_lang": "表示言語 / Language",
-        "chat_tab": "Chat", "browse_tab": "Browse",
-        "chat_label": "Chat",
-        "chat_placeholder": "Ask a question, in English or Japanese.",
-        "question": "Question", "question_placeholder": "e.g. How should we store admin passwords?",
-        "send": "Send", "clear": "Clear chat",
-        "reply": "Reply language", "auto": "Same as the question", "ja": "日本語", "en": "English",
-        "examples": "Example questions",
-        "search": "Search", "search_placeholder": "Filter by keyword (question, answer, id)",
-        "col_id": "ID", "col_section": "Section", "col_number": "No.",
-        "col_question": "Question (click for the answer)",
-        "count": "{shown} of {total} entries", "no_answer": "(no official answer)",
-        "thanks": "Feedback saved. Thank you.",
-        "feedback_failed": "Your feedback could not be saved (please tell the administrator).",
-        "failed": "Something went wrong while answering; it has been logged. Please try again.",
-    },
-}
-#: Labels inside an answer: they follow the answer's language, like its text.
-ANSWER_UI = {
-    "ja": {"source": "出典", "confidence": "確信度", "related": "関連する質問", "closest": "近い項目",
-           "official": "公式回答（日本語の原文）", "question": "該当する質問"},
-    "en": {"source": "Source", "confidence": "confidence", "related": "Related questions",
-           "closest": "Closest entries", "official": "Official answer (Japanese original)",
-           "question": "Matched question"},
-}
 EXAMPLES = {
     "ja": ["RDPのポートを変更する意味は？", "管理者IDとパスワードはどう保管すればよい？",
            "警察が機器を回収するまでに何をすべき？"],
     "en": ["How should we store admin passwords?", "Does changing the RDP port help?",
            "Can I get the presentation slides?"],
 }
-
 CSS = """
 .fb-answer p, .fb-question { margin: 0 0 .6em; }
 .fb-text p { margin: 0 0 .8em; line-height: 1.7; }
@@ -135,178 +80,6 @@ ASK_JS = """
   });
 }
 """
-
-_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
-_URL_TRAILING = ".,;:!?)'"
-
-
-# --------------------------------------------------------------------------- HTML (pure, escaped)
-
-
-def linkify(text: str) -> str:
-    """Escaped text in which only http(s) URLs become links; nothing else in `text` can become markup."""
-    out, start = [], 0
-    for match in _URL.finditer(text):
-        url = match.group(0).rstrip(_URL_TRAILING)
-        end = match.start() + len(url)
-        out.append(html.escape(text[start:match.start()]))
-        out.append(f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
-                   f"{html.escape(url)}</a>")
-        start = end
-    out.append(html.escape(text[start:]))
-    return "".join(out)
-
-
-def paragraphs(text: str) -> str:
-    """Plain text with blank-line paragraphs (how entries store answers) as escaped, linked <p>s."""
-    parts = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "".join(f"<p>{linkify(p).replace(chr(10), '<br>')}</p>" for p in parts)
-
-
-def question_html(question: str) -> str:
-    """The user's question as literal text (cut for display when it is very long)."""
-    shown = question if len(question) <= ECHO_CHARS else question[:ECHO_CHARS] + " …"
-    return f'<div class="fb-question">{html.escape(shown).replace(chr(10), "<br>")}</div>'
-
-
-def entry_question(entry: Entry, lang: str) -> str:
-    return entry.question_en if lang == "en" and entry.question_en else entry.question
-
-
-def _answer_body(entry: Entry, lang: str) -> str:
-    """The official answer; for English askers the translation first, labelled, and the Japanese folded."""
-    if not entry.has_answer:
-        return ""
-    official = f'<div class="fb-text" lang="ja">{paragraphs(entry.answer)}</div>'
-    if lang != "en" or not entry.answer_en:
-        return official
-    return (f'<p class="fb-label">{html.escape(TRANSLATION_LABEL["en"])}</p>'
-            f'<div class="fb-text" lang="en">{paragraphs(entry.answer_en)}</div>'
-            f'<details class="fb-official"><summary>{html.escape(ANSWER_UI["en"]["official"])}</summary>'
-            f"{official}</details>")
-
-
-def answer_html(answer: Answer) -> str:
-    """One bot reply: notices, message, matched question, answer, citation line, and the related heading."""
-    words = ANSWER_UI[answer.lang]
-    parts = [f'<p class="fb-notice">⚠ {html.escape(n)}</p>' for n in answer.notices]
-    if answer.message:
-        parts.append(f'<p class="fb-message">{html.escape(answer.message)}</p>')
-    entry = answer.entry
-    if entry is not None:
-        parts.append(f'<p class="fb-matched">{html.escape(words["question"])}: '
-                     f"{html.escape(entry_question(entry, answer.lang))}</p>")
-        parts.append(_answer_body(entry, answer.lang))
-    for citation in answer.citations:
-        parts.append(f'<p class="fb-citation">{html.escape(words["source"])}: '
-                     f"{html.escape(citation.label(answer.lang))} · {html.escape(words['confidence'])} "
-                     f"{answer.confidence:.2f}</p>")
-    if answer.related:
-        heading = words["related"] if entry is not None else words["closest"]
-        parts.append(f'<p class="fb-related">{html.escape(heading)}:</p>{related_html(answer)}')
-    return f'<div class="fb-answer" lang="{answer.lang}">{"".join(parts)}</div>'
-
-
-def related_html(answer: Answer) -> str:
-    """Related (or closest) entries as buttons; `ASK_JS` makes a click ask that question next."""
-    buttons = []
-    for entry in answer.related:
-        text = entry_question(entry, answer.lang)
-        label = text if len(text) <= RELATED_CHARS else text[: RELATED_CHARS - 1] + "…"
-        # the whole question travels in `value` (the sanitizer keeps it; it drops data-* attributes)
-        buttons.append(f'<li><button type="button" class="fb-ask" value="{html.escape(text, quote=True)}" '
-                       f'title="{html.escape(f"{entry.id}: {text}", quote=True)}">{html.escape(label)}</button></li>')
-    return f'<ul class="fb-asks">{"".join(buttons)}</ul>'
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def matches(entry: Entry, query: str) -> bool:
-    """Browse filter: every word of `query` appears in the entry's id, questions or answers (either language)."""
-    haystack = _fold(" ".join([entry.id, entry.section, entry.section_en, entry.question, entry.question_en,
-                               entry.answer, entry.answer_en, *entry.alt_ja, *entry.alt_en]))
-    return all(word in haystack for word in _fold(query).split())
-
-
-def browse_html(entries: list[Entry], query: str, lang: str) -> str:
-    """The browse table: id, section, number, and the question (in `lang`) that unfolds into its answer."""
-    words = UI[lang]
-    shown = [e for e in entries if matches(e, query or "")]
-    rows = []
-    for e in shown:
-        section = e.section_en if lang == "en" else e.section
-        body = _answer_body(e, lang) or f"<p>{html.escape(words['no_answer'])}</p>"
-        rows.append(f'<tr data-id="{html.escape(e.id, quote=True)}"><td class="fb-num">{html.escape(e.id)}</td>'
-                    f"<td>{html.escape(section)}</td><td class=\"fb-num\">{e.number}</td>"
-                    f"<td><details><summary>{html.escape(entry_question(e, lang))}</summary>{body}</details></td></tr>")
-    header = "".join(f"<th>{html.escape(words[c])}</th>" for c in ("col_id", "col_section", "col_number",
-                                                                     "col_question"))
-    count = html.escape(words["count"].format(shown=len(shown), total=len(entries)))
-    return (f'<p class="fb-count">{count}</p><table class="fb-browse"><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
-
-
-# --------------------------------------------------------------------------- the bot behind the page
-
-
-#: One question at a time per process: the Japanese tokenizer (a process-wide MeCab tagger) and the
-#: embedding engine are not safe to call from several threads at once.
-_ASK_LOCK = threading.Lock()
-
-
-class ChatService:
-    """The one bot and the feedback store every browser session and API client share."""
-
-    def __init__(self, bot: FaqBot, store: FeedbackStore) -> None:
-        self.bot = bot
-        self.store = store
-
-    def ask(self, question: object, lang: str | None = None) -> Answer:
-        """`FaqBot.ask`, serialised; an unexpected failure is logged and becomes an error reply, never a traceback."""
-        text = question if isinstance(question, str) else ""
-        try:
-            with _ASK_LOCK:
-                answer = self.bot.ask(text, lang=lang)
-        except Exception as err:  # noqa: BLE001 - the page must keep serving whatever one question does
-            logger.exception("answering a %d-character question failed", len(text))
-            reply_lang = lang or "en"
-            return Answer(query=text[:MAX_QUESTION_CHARS], lang=reply_lang, answered=False, hits=[], confidence=0.0,
-                          threshold=0.0, message=UI[reply_lang]["failed"], error=f"{type(err).__name__}: {err}")
-        # the log says what was answered, not what was asked: questions may hold patient or staff details
-        outcome = f"answered {answer.entry.id}" if answer.entry else (answer.error or "no confident answer")
-        logger.info("%s [%s] (confidence %.2f, %.0f ms)", outcome, answer.lang, answer.confidence, answer.latency_ms)
-        return answer
-
-    def save(self, item: Feedback) -> int | None:
-        """Store one feedback row; a broken database is logged and reported as None so answering goes on."""
-        try:
-            row = self.store.add(item)
-        except FeedbackError as err:
-            logger.error("feedback not saved: %s", err)
-            return None
-        logger.info("feedback %s saved as row %d (entry %s)", item.kind, row, item.entry_id or "-")
-        return row
-
-    def note_unanswered(self, answer: Answer, session: str) -> None:
-        """Every question that got no confident answer is kept, so trainers can add entries for it."""
-        if not answer.answered and answer.error is None:
-            self.save(Feedback(kind="unanswered", question=answer.query, answered=False,
-                               confidence=answer.confidence, lang=answer.lang, session=session))
-
-    def rate(self, record: dict, liked: bool, session: str) -> int | None:
-        """Store a 👍 (`liked`) or 👎 for an answer described by `record` (see `answer_record`)."""
-        return self.save(Feedback(kind="up" if liked else "down", question=record["question"],
-                                  entry_id=record["entry_id"], answered=record["answered"],
-                                  confidence=record["confidence"], lang=record["lang"], session=session))
-
-
-def answer_record(answer: Answer) -> dict:
-    """What a 👍/👎 is stored with: enough to find the question, the answer and how sure the bot was."""
-    return {"question": answer.query, "entry_id": answer.entry.id if answer.entry else "",
-            "answered": answer.answered, "confidence": round(answer.confidence, 4), "lang": answer.lang}
-
 
 def _session(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "") if request is not None else ""

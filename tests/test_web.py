@@ -26,21 +26,11 @@ from bot.answer import MESSAGES, TRANSLATION_LABEL, Answer
 from bot.entries import Entry
 from bot.errors import BotError
 from bot.feedback import FeedbackStore
+from bot.render import UI, answer_html, browse_html, linkify, question_html
+from bot.service import FAILED, ChatService, answer_record
 from bot.settings import MAX_QUESTION_CHARS
 from bot.text import normalize
-from bot.web import (
-    UI,
-    ChatService,
-    answer_html,
-    answer_record,
-    auth_from_env,
-    browse_html,
-    create_app,
-    launch,
-    linkify,
-    open_bot,
-    question_html,
-)
+from bot.web import auth_from_env, create_app, launch, open_bot
 
 from .conftest import free_port, running_app
 
@@ -192,9 +182,9 @@ class _BrokenBot:
 
 def test_an_unexpected_failure_becomes_a_reply_not_a_traceback(tmp_path, caplog):
     service = ChatService(_BrokenBot(), FeedbackStore(tmp_path / "f.db"))
-    with caplog.at_level("ERROR", logger="bot.web"):
+    with caplog.at_level("ERROR", logger="bot.service"):
         answer = service.ask("RDP", lang="ja")
-    assert answer.answered is False and answer.message == UI["ja"]["failed"] and "boom" in answer.error
+    assert answer.answered is False and answer.message == FAILED["ja"] and "boom" in answer.error
     assert "RuntimeError: boom" in caplog.text  # the traceback goes to the log only
     assert answer_html(answer).count("fb-message") == 1
 
@@ -203,7 +193,7 @@ def test_a_broken_feedback_database_is_logged_and_answering_goes_on(bot, tmp_pat
     path = tmp_path / "f.db"
     service = ChatService(bot, FeedbackStore(path, timeout=0.1))
     path.write_bytes(b"not a database" * 100)
-    with caplog.at_level("ERROR", logger="bot.web"):
+    with caplog.at_level("ERROR", logger="bot.service"):
         answer = service.ask("今日の天気は？")
         service.note_unanswered(answer, "s")
         assert service.rate(answer_record(answer), True, "s") is None
