@@ -54,7 +54,8 @@ _MEANINGFUL = re.compile(r"[0-9A-Za-z\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """Where an official answer comes from: entry id, section and number, source file and line."""
+    """Where an official answer comes from: the document (title, publisher, date, web address), its section
+    and number, and for trainers the entry id, source file and line."""
 
     id: str
     section: str
@@ -62,14 +63,27 @@ class Citation:
     number: int
     source: str
     line: int
+    title: str = ""
+    title_en: str = ""
+    publisher: str = ""
+    date: str = ""
+    url: str = ""
 
     @classmethod
     def of(cls, entry: Entry) -> Citation:
-        return cls(entry.id, entry.section, entry.section_en, entry.number, entry.source, entry.line)
+        return cls(entry.id, entry.section, entry.section_en, entry.number, entry.source, entry.line,
+                   entry.source_title, entry.source_title_en, entry.source_publisher, entry.source_date,
+                   entry.source_url)
 
     def to_json(self) -> dict:
         return {"id": self.id, "section": self.section, "section_en": self.section_en,
-                "number": self.number, "source": self.source, "line": self.line}
+                "number": self.number, "source": self.source, "line": self.line, "title": self.title,
+                "title_en": self.title_en, "publisher": self.publisher, "date": self.date, "url": self.url}
+
+    def document(self, lang: str) -> str:
+        """The document's title in `lang` (falls back to the other language, then to the file name)."""
+        first, second = (self.title_en, self.title) if lang == "en" else (self.title, self.title_en)
+        return first or second or self.source
 
     def label(self, lang: str) -> str:
         section = self.section if lang == "ja" else self.section_en

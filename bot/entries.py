@@ -57,6 +57,12 @@ class Entry:
     alt_ja: tuple[str, ...] = ()
     alt_en: tuple[str, ...] = ()
     links: tuple[str, ...] = field(default=())  # URLs the official answer links to
+    # what a person needs to recognise the source document (from data/sources.yaml); "" when not given
+    source_title: str = ""
+    source_title_en: str = ""
+    source_publisher: str = ""
+    source_date: str = ""
+    source_url: str = ""
 
     @property
     def has_answer(self) -> bool:
@@ -256,6 +262,16 @@ class Source:
     format: str  # "sheet" | "table"
     official: bool  # official source: ids without prefix, English translation required
     line: int
+    title: str = ""  # the document's title as staff know it (Japanese)
+    title_en: str = ""
+    publisher: str = ""
+    date: str = ""
+    url: str = ""
+
+    def describe(self) -> dict[str, str]:
+        """The Entry fields that carry this source's description."""
+        return {"source_title": self.title, "source_title_en": self.title_en, "source_publisher": self.publisher,
+                "source_date": self.date, "source_url": self.url}
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -295,6 +311,7 @@ def load_sources(data_dir: Path, problems: list[Problem]) -> list[Source]:
     for item in items.value:
         line = item.start_mark.line + 1
         fields = {_scalar(k): _scalar(v) for k, v in item.value} if isinstance(item, yaml.MappingNode) else {}
+        titles = _titles(item, path, problems) if isinstance(item, yaml.MappingNode) else {}
         file, name, fmt = fields.get("file"), fields.get("name"), fields.get("format", "sheet")
         official = (fields.get("official") or "false").lower() == "true"
         if not file or not name:
@@ -314,7 +331,13 @@ def load_sources(data_dir: Path, problems: list[Problem]) -> list[Source]:
         if not (data_dir / file).is_file():
             problems.append(Problem(path, line, f"source file {data_dir / file} does not exist"))
             continue
-        sources.append(Source(file=file, name=name, format=fmt, official=official, line=line))
+        url = fields.get("url") or ""
+        if url and not url.startswith(("https://", "http://")):
+            problems.append(Problem(path, line, f"url {url!r}: give the document's web address (http:// or https://)"))
+            continue
+        sources.append(Source(file=file, name=name, format=fmt, official=official, line=line,
+                              title=titles.get("ja", ""), title_en=titles.get("en", ""),
+                              publisher=fields.get("publisher") or "", date=fields.get("date") or "", url=url))
     if sum(s.official for s in sources) > 1:
         problems.append(Problem(path, 1, "only one source can be `official: true`"))
     names = [s.name for s in sources]
@@ -322,6 +345,21 @@ def load_sources(data_dir: Path, problems: list[Problem]) -> list[Source]:
         if names.count(s.name) > 1:
             problems.append(Problem(path, s.line, f"source name {s.name!r} is used twice"))
     return sources
+
+
+def _titles(item: yaml.MappingNode, path: Path, problems: list[Problem]) -> dict[str, str]:
+    """`title:` of a source: one string, or `ja:` / `en:` strings."""
+    node = next((v for k, v in item.value if _scalar(k) == "title"), None)
+    if node is None:
+        return {}
+    if isinstance(node, yaml.ScalarNode):
+        return {"ja": node.value.strip(), "en": node.value.strip()}
+    if isinstance(node, yaml.MappingNode):
+        titles = {_scalar(k): _scalar(v) for k, v in node.value}
+        if set(titles) <= {"ja", "en"} and all(isinstance(v, str) for v in titles.values()):
+            return {k: v.strip() for k, v in titles.items()}
+    problems.append(Problem(path, node.start_mark.line + 1, "title: give one text, or `ja:` and `en:` texts"))
+    return {}
 
 
 def _string_list(node: yaml.Node, path: Path, what: str, problems: list[Problem]) -> tuple[str, ...]:
@@ -384,10 +422,11 @@ def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
     for e in entries:
         line, t = translations.get(e.id, (0, None))
         official = sources[e.source].official
+        described = sources[e.source].describe()
         if t is None:
             if official:
                 problems.append(Problem(data_dir / e.source, e.line, f"{e.id} has no English translation in {path}"))
-            merged.append(e)
+            merged.append(Entry(**{**{k: getattr(e, k) for k in e.__dataclass_fields__}, **described}))
             continue
         if not t["question_en"]:
             problems.append(Problem(path, line, f"{e.id}: question_en is empty"))
@@ -398,7 +437,7 @@ def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
                 Problem(path, line, f"{e.id}: answer_en must be empty: the entry has no official answer to translate")
             )
         merged.append(
-            Entry(**{**{k: getattr(e, k) for k in e.__dataclass_fields__}, **t})  # type: ignore[arg-type]
+            Entry(**{**{k: getattr(e, k) for k in e.__dataclass_fields__}, **t, **described})  # type: ignore[arg-type]
         )
     return merged
 
