@@ -17,20 +17,23 @@ from .queries import read_queries
 from .search import Searcher
 from .settings import Settings
 from .text import normalize, tokens
+from .vectorcache import VectorCache, cached_encode
 
 
 def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, progress: bool = False,
-                  anchors: list[str] | None = None) -> Index:
+                  anchors: list[str] | None = None, cache: VectorCache | None = None) -> Index:
     """An in-memory, not yet calibrated index of `entries` (vectors of every searchable text + BM25),
-    with the out-of-scope anchor questions embedded as queries (they stand for users' questions)."""
+    with the out-of-scope anchor questions embedded as queries (they stand for users' questions).
+    With a `cache`, only texts it has not seen are encoded."""
     fields = [(i, f) for i, e in enumerate(entries) for f, _ in searchable_texts(e)]
     texts = [t for e in entries for _, t in searchable_texts(e)]
-    vectors = encode_documents(model, texts, progress=progress)
+    vectors = cached_encode(cache, "passage", texts, lambda todo: encode_documents(model, todo, progress=progress))
     doc_tokens = [tokens(lexical_document(e)) for e in tqdm(entries, desc="Tokens", disable=not progress)]
     return Index(path=root, manifest={}, entries=entries, vectors=make_vector_index(vectors),
                  text_entry=np.array([i for i, _ in fields], dtype=np.int64), text_field=[f for _, f in fields],
                  bm25=lexical_index(doc_tokens),
-                 anchors=encode_queries(model, anchors) if anchors else np.zeros((0, vectors.shape[1]), np.float32))
+                 anchors=cached_encode(cache, "query", anchors, lambda todo: encode_queries(model, todo)) if anchors
+                 else np.zeros((0, vectors.shape[1]), np.float32))
 
 
 def build(settings: Settings, progress: bool = False, model: SentenceTransformer | None = None) -> Path:
@@ -41,11 +44,16 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     anchors = load_out_of_scope(settings.data_dir, [])  # validated by load_entries already
     queries = read_queries(settings.data_dir / TUNE_FILE, {e.id for e in entries})
     model = model or load_model(settings.model)
-    index = index_entries(entries, model, settings.index_dir, progress, anchors)
+    # vectors of texts an earlier build already embedded are reused (bot/vectorcache.py)
+    cache = VectorCache.under(settings.index_dir, settings.model, model_version(settings.model))
+    index = index_entries(entries, model, settings.index_dir, progress, anchors, cache)
     # the tuning queries are searched exactly as users' questions will be
-    q_vectors = encode_queries(model, [normalize(q.q) for q in queries])
+    q_vectors = cached_encode(cache, "query", [normalize(q.q) for q in queries],
+                              lambda todo: encode_queries(model, todo))
+    cache.save()
     calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors)
     manifest = {"model": settings.model, "model_version": model_version(settings.model),
                 "data_hash": data_hash, "calibration": calibration,
-                "build_seconds": round(time.perf_counter() - started, 2)}
+                "build_seconds": round(time.perf_counter() - started, 2),
+                "vector_cache": {"encoded": cache.encoded, "reused": cache.reused}}
     return write_build(settings.index_dir, index, manifest)
