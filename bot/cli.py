@@ -195,24 +195,30 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
 @main.group()
 def feedback() -> None:
-    """Feedback collected by the chat page (👍/👎 and unanswered questions)."""
+    """What the chat page recorded: every question's outcome and the 👍/👎 votes."""
 
 
 @feedback.command("export")
 @click.option("--out", type=click.Path(path_type=Path), help="CSV file to write (default: stdout).")
+@click.option("--db", "target", help="SQLite file or postgresql:// URL (default: env FAQBOT_FEEDBACK_DB, "
+              "else var/feedback.sqlite3).")
 @click.pass_context
 @_friendly
-def feedback_export(ctx: click.Context, out: Path | None) -> None:
-    """Write all feedback as a CSV that is safe to open in Excel."""
-    from .feedback import FeedbackStore
+def feedback_export(ctx: click.Context, out: Path | None, target: str | None) -> None:
+    """Write all outcomes and votes (a `kind` column tells which) as a CSV that is safe to open in Excel."""
+    from .store import open_store
 
-    store = FeedbackStore(_settings(ctx.parent).feedback_db)
-    if out is None:
-        store.export_csv(sys.stdout)
-    else:
-        with out.open("w", encoding="utf-8-sig", newline="") as handle:
-            store.export_csv(handle)
-        click.echo(f"Wrote {out}", err=True)
+    settings = _settings(ctx.parent)
+    store = open_store(target or settings.feedback_db, keep_days=settings.keep_days, create=False)
+    try:
+        if out is None:
+            count = store.export_csv(sys.stdout)
+        else:
+            with out.open("w", encoding="utf-8-sig", newline="") as handle:
+                count = store.export_csv(handle)
+            click.echo(f"Wrote {count} rows to {out}", err=True)
+    finally:
+        store.close()
 
 
 @main.command("eval")

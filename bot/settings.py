@@ -17,13 +17,21 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(name) or default)
 
 
+def _env_store(name: str, default: str) -> Path | str:
+    value = os.environ.get(name) or default
+    return value if value.startswith(("postgresql://", "postgres://")) else Path(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where things live and which model embeds; CLI flags override via `with_(...)`."""
 
     data_dir: Path = field(default_factory=lambda: _env_path("FAQBOT_DATA", "data"))
     index_dir: Path = field(default_factory=lambda: _env_path("FAQBOT_INDEX", "index"))
-    feedback_db: Path = field(default_factory=lambda: _env_path("FAQBOT_FEEDBACK_DB", "var/feedback.sqlite3"))
+    # the feedback/outcome store: a SQLite file path, or a `postgresql://` URL (kept as str: Path would mangle it)
+    feedback_db: Path | str = field(default_factory=lambda: _env_store("FAQBOT_FEEDBACK_DB", "var/feedback.sqlite3"))
+    # days outcomes and votes are kept (0 = forever); None: FAQBOT_KEEP_DAYS, else 90 (checked by bot.store)
+    keep_days: int | None = None
     # a bundled offline model name, or any sentence-transformers model name / local folder
     model: str = field(default_factory=lambda: os.environ.get("FAQBOT_MODEL") or DEFAULT_MODEL)
     related: int = 3  # related entries shown under an answer
