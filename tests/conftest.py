@@ -15,6 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bot.settings import Settings  # noqa: E402
 
+#: `pg_url`, `pg_database` and `store_target` (SQLite and PostgreSQL) for every test file.
+pytest_plugins = ["tests.pg"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
