@@ -36,6 +36,8 @@ class Settings:
     model: str = field(default_factory=lambda: os.environ.get("FAQBOT_MODEL") or DEFAULT_MODEL)
     related: int = 3  # related entries shown under an answer
     top_k: int = 5  # entries returned by search
+    # questions answered at the same time by the page and API (each worker its own encoder); 0 = one per core
+    workers: int = field(default_factory=lambda: int(os.environ.get("FAQBOT_WORKERS") or 0))
 
     def with_(self, **changes: object) -> Settings:
         """A copy with the given fields replaced; `None` values are ignored (unset CLI flags)."""

@@ -7,6 +7,7 @@ Japanese words become the lemmas of content words, Latin words become lower-case
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 
@@ -56,14 +57,21 @@ def detect_lang(text: str) -> str:
     return "ja" if ja * 2 >= len(_LATIN.findall(text)) else "en"
 
 
-@lru_cache(maxsize=1)
+#: One MeCab tagger per thread: a tagger keeps its lattice between calls, so two threads sharing one would
+#: corrupt each other's words; they are cheap (the dictionary is memory-mapped and shared).
+_local = threading.local()
+
+
 def _tagger() -> fugashi.Tagger:
-    try:
-        return fugashi.Tagger()
-    except RuntimeError as err:  # fugashi explains dictionary problems; add what to do here
-        raise BotError(
-            f"Japanese tokenizer could not start ({err}); reinstall it with `pip install unidic-lite fugashi`"
-        ) from err
+    tagger = getattr(_local, "tagger", None)
+    if tagger is None:
+        try:
+            tagger = _local.tagger = fugashi.Tagger()
+        except RuntimeError as err:  # fugashi explains dictionary problems; add what to do here
+            raise BotError(
+                f"Japanese tokenizer could not start ({err}); reinstall it with `pip install unidic-lite fugashi`"
+            ) from err
+    return tagger
 
 
 @lru_cache(maxsize=1)
