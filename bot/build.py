@@ -12,6 +12,7 @@ from tqdm import tqdm
 from .calibrate import fit
 from .embed import encode_documents, encode_queries, load_model, model_version
 from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries, load_out_of_scope
+from .highlight import answer_sentences
 from .index import Index, lexical_document, lexical_index, make_vector_index, searchable_texts, write_build
 from .queries import read_queries
 from .search import Searcher
@@ -50,6 +51,8 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     # the tuning queries are searched exactly as users' questions will be
     q_vectors = cached_encode(cache, "query", [normalize(q.q) for q in queries],
                               lambda todo: encode_queries(model, todo))
+    # every answer sentence, for the page's highlight of the sentences that match a question (bot/highlight.py)
+    cached_encode(cache, "passage", answer_sentences(entries), lambda todo: encode_documents(model, todo))
     cache.save()
     calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors)
     manifest = {"model": settings.model, "model_version": model_version(settings.model),

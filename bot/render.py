@@ -1,7 +1,9 @@
 """Render: `Answer` and `Entry` as escaped HTML for the chat page — pure functions, tested without a browser.
 
 All text, the user's and the data files', is escaped before it becomes HTML; only http(s) URLs become
-links. The chat shows this HTML as it is (no markdown, no LaTeX), so nothing a user types is interpreted.
+links, and highlighted sentences are wrapped in <mark> after escaping. The chat shows this HTML as it is
+(no markdown, no LaTeX), so nothing a user types is interpreted. Buttons carry what a click needs in their
+`value` (Gradio's sanitizer keeps it and drops data-* attributes); the page's script acts on them by class.
 The page's words in both languages (`UI`, `ANSWER_UI`) live here too, beside the HTML that uses them.
 """
 
@@ -10,65 +12,96 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Mapping
 
-from .answer import TRANSLATION_LABEL, Answer
+from .answer import TRANSLATION_LABEL, Answer, Citation
 from .entries import Entry
+from .highlight import paragraphs as split_paragraphs
+from .highlight import split
 from .settings import MAX_QUESTION_CHARS
 
 #: Longest related-question label on a button; the button still asks the whole question.
 RELATED_CHARS = 90
+#: Longest matched-question title; a longer question unfolds to its full text.
+TITLE_CHARS = {"ja": 60, "en": 110}
 #: The user's own text echoed into the chat is cut here (the bot itself reads MAX_QUESTION_CHARS).
 ECHO_CHARS = 2 * MAX_QUESTION_CHARS
+#: At or above this confidence (a calibrated probability) the citation says "High", below it "Medium".
+HIGH = 0.8
 
 UI = {
     "ja": {
         "title": "医療機関サイバーセキュリティ FAQ",
-        "intro": "研修の公式Q&A資料から回答します。回答には出典（項目ID・セクション・番号・資料の行）が付きます。",
-        "ui_lang": "表示言語 / Language",
+        "intro": "研修の公式Q&A資料から回答します。回答には出典（資料名・セクション・番号）が付きます。",
+        "ui_lang": "表示言語",
         "chat_tab": "チャット", "browse_tab": "一覧",
         "chat_label": "チャット",
-        "chat_placeholder": "質問を入力してください。日本語でも英語でも答えます。",
+        "chat_placeholder": "質問を入力してください。日本語でも英語でも答えます。下の例から選ぶこともできます。",
         "question": "質問", "question_placeholder": "例: RDPのポートを変更する意味は？",
         "send": "送信", "clear": "会話を消去",
-        "reply": "回答の言語", "auto": "質問と同じ", "ja": "日本語", "en": "English",
-        "examples": "質問の例",
+        "reply": "回答の言語", "auto": "自動", "ja": "日本語", "en": "English",
         "search": "検索", "search_placeholder": "キーワードで絞り込み（質問・回答・ID）",
         "col_id": "ID", "col_section": "セクション", "col_number": "番号", "col_question": "質問（クリックで回答）",
         "count": "{shown} / {total} 件", "no_answer": "（公式回答はありません）",
-        "thanks": "フィードバックを記録しました。ありがとうございます。",
-        "feedback_failed": "フィードバックを保存できませんでした（管理者に連絡してください）。",
+        "answering": "回答を準備しています…",
+        "votes": "この回答は役に立ちましたか？", "up": "役に立った", "down": "役に立たなかった",
+        "vote_saved": "評価を記録しました。ありがとうございます。", "vote_removed": "評価を取り消しました。",
+        "vote_queued": "評価は受け付けましたが、まだ保存中です（自動で再試行します）。",
+        "reason": "よろしければ理由を教えてください（任意）",
+        "reasons": {"wrong": "内容が間違っている", "outdated": "情報が古い", "not_asked": "質問と違う回答",
+                    "other": "その他"},
+        "comment": "コメント（任意）", "reason_send": "理由を送信", "reason_close": "閉じる",
+        "copy": "回答と出典をコピー", "copied": "コピーしました",
+        "contact": "解決しない場合の問い合わせ先: {contact}",
     },
     "en": {
         "title": "Hospital cybersecurity FAQ",
         "intro": "Answers come from the course's official Q&A sheet, each with its source "
-                 "(entry id, section, number and line of the sheet).",
-        "ui_lang": "表示言語 / Language",
+                 "(document, section and number).",
+        "ui_lang": "Language",
         "chat_tab": "Chat", "browse_tab": "Browse",
         "chat_label": "Chat",
-        "chat_placeholder": "Ask a question, in English or Japanese.",
+        "chat_placeholder": "Ask a question, in English or Japanese, or pick an example below.",
         "question": "Question", "question_placeholder": "e.g. How should we store admin passwords?",
         "send": "Send", "clear": "Clear chat",
-        "reply": "Reply language", "auto": "Same as the question", "ja": "日本語", "en": "English",
-        "examples": "Example questions",
+        "reply": "Reply language", "auto": "Automatic", "ja": "日本語", "en": "English",
         "search": "Search", "search_placeholder": "Filter by keyword (question, answer, id)",
         "col_id": "ID", "col_section": "Section", "col_number": "No.",
         "col_question": "Question (click for the answer)",
         "count": "{shown} of {total} entries", "no_answer": "(no official answer)",
-        "thanks": "Feedback saved. Thank you.",
-        "feedback_failed": "Your feedback could not be saved (please tell the administrator).",
+        "answering": "Preparing the answer…",
+        "votes": "Was this answer helpful?", "up": "Helpful", "down": "Not helpful",
+        "vote_saved": "Thank you: your rating is saved.", "vote_removed": "Your rating is removed.",
+        "vote_queued": "Your rating is received but not saved yet (it is retried automatically).",
+        "reason": "Tell us why, if you like (optional)",
+        "reasons": {"wrong": "The content is wrong", "outdated": "It is out of date",
+                    "not_asked": "Not what I asked", "other": "Other"},
+        "comment": "Comment (optional)", "reason_send": "Send reason", "reason_close": "Close",
+        "copy": "Copy answer + source", "copied": "Copied",
+        "contact": "If this does not help, contact: {contact}",
     },
 }
 #: Labels inside an answer: they follow the answer's language, like its text.
 ANSWER_UI = {
-    "ja": {"source": "出典", "confidence": "確信度", "related": "関連する質問", "closest": "近い項目",
-           "official": "公式回答（日本語の原文）", "question": "該当する質問"},
-    "en": {"source": "Source", "confidence": "confidence", "related": "Related questions",
-           "closest": "Closest entries", "official": "Official answer (Japanese original)",
-           "question": "Matched question"},
+    "ja": {"source": "出典", "related": "関連する質問", "closest": "近い項目",
+           "official": "公式回答（日本語の原文）", "question": "該当する質問", "no": "No.",
+           "entry": "項目", "file": "ファイル", "line": "{line}行目", "confidence": "確信度",
+           "high": "高", "medium": "中",
+           "high_why": "質問がこの項目とよく一致しています。",
+           "medium_why": "おそらくこの項目ですが、上の「該当する質問」が聞きたいことか確かめてください。",
+           "choose": "どの質問のことですか？", "see_also": "同じ用件に答えている公式回答"},
+    "en": {"source": "Source", "related": "Related questions", "closest": "Closest entries",
+           "official": "Official answer (Japanese original)", "question": "Matched question", "no": "No.",
+           "entry": "entry", "file": "file", "line": "line {line}", "confidence": "Confidence",
+           "high": "High", "medium": "Medium",
+           "high_why": "The question closely matches this entry.",
+           "medium_why": "Probably this entry: check that the matched question above is what you asked.",
+           "choose": "Which of these did you mean?", "see_also": "Official answers that meet the same need"},
 }
 
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _URL_TRAILING = ".,;:!?)'"
+NO_MARKS: frozenset[int] = frozenset()
 
 
 def linkify(text: str) -> str:
@@ -85,10 +118,17 @@ def linkify(text: str) -> str:
     return "".join(out)
 
 
-def paragraphs(text: str) -> str:
-    """Plain text with blank-line paragraphs (how entries store answers) as escaped, linked <p>s."""
-    parts = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "".join(f"<p>{linkify(p).replace(chr(10), '<br>')}</p>" for p in parts)
+def paragraphs(text: str, marks: frozenset[int] = NO_MARKS) -> str:
+    """Answer text as escaped, linked <p>s; sentence i (numbered as `highlight.sentences`) in <mark> if in `marks`."""
+    out, index = [], 0
+    for paragraph in split_paragraphs(text):
+        pieces = []
+        for sentence in split(paragraph):
+            body = linkify(sentence).replace("\n", "<br>")
+            pieces.append(f"<mark>{body}</mark>" if index in marks else body)
+            index += 1
+        out.append(f"<p>{''.join(pieces)}</p>")
+    return "".join(out)
 
 
 def question_html(question: str) -> str:
@@ -97,54 +137,171 @@ def question_html(question: str) -> str:
     return f'<div class="fb-question">{html.escape(shown).replace(chr(10), "<br>")}</div>'
 
 
+def pending_html(lang: str) -> str:
+    """The bot's bubble while it answers."""
+    text = html.escape(UI[lang]["answering"])
+    return f'<div class="fb-answer fb-pending" lang="{lang}"><p role="status">{text}</p></div>'
+
+
 def entry_question(entry: Entry, lang: str) -> str:
     return entry.question_en if lang == "en" and entry.question_en else entry.question
 
 
-def _answer_body(entry: Entry, lang: str) -> str:
+def short_title(text: str, lang: str) -> str:
+    """The question's first sentence, cut to TITLE_CHARS: what the card shows before the full text."""
+    first = split(text.strip())[0].strip() if text.strip() else ""
+    limit = TITLE_CHARS[lang]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def _matched_html(entry: Entry, lang: str, heading: str) -> str:
+    full = entry_question(entry, lang)
+    title = short_title(full, lang)
+    head = f'<span class="fb-key">{html.escape(heading)}:</span> {html.escape(title)}'
+    if title == full.strip():
+        return f'<p class="fb-matched">{head}</p>'
+    return (f'<details class="fb-matched"><summary>{head}</summary>'
+            f'<p class="fb-full">{html.escape(full)}</p></details>')
+
+
+def _answer_body(entry: Entry, lang: str, marks: Mapping[str, frozenset[int]] | None = None) -> str:
     """The official answer; for English askers the translation first, labelled, and the Japanese folded."""
     if not entry.has_answer:
         return ""
-    official = f'<div class="fb-text" lang="ja">{paragraphs(entry.answer)}</div>'
+    marks = marks or {}
+    official = f'<div class="fb-text" lang="ja">{paragraphs(entry.answer, marks.get("ja", NO_MARKS))}</div>'
     if lang != "en" or not entry.answer_en:
         return official
     return (f'<p class="fb-label">{html.escape(TRANSLATION_LABEL["en"])}</p>'
-            f'<div class="fb-text" lang="en">{paragraphs(entry.answer_en)}</div>'
+            f'<div class="fb-text" lang="en">{paragraphs(entry.answer_en, marks.get("en", NO_MARKS))}</div>'
             f'<details class="fb-official"><summary>{html.escape(ANSWER_UI["en"]["official"])}</summary>'
             f"{official}</details>")
 
 
-def answer_html(answer: Answer) -> str:
-    """One bot reply: notices, message, matched question, answer, citation line, and the related heading."""
-    words = ANSWER_UI[answer.lang]
-    parts = [f'<p class="fb-notice">⚠ {html.escape(n)}</p>' for n in answer.notices]
-    if answer.message:
-        parts.append(f'<p class="fb-message">{html.escape(answer.message)}</p>')
-    entry = answer.entry
-    if entry is not None:
-        parts.append(f'<p class="fb-matched">{html.escape(words["question"])}: '
-                     f"{html.escape(entry_question(entry, answer.lang))}</p>")
-        parts.append(_answer_body(entry, answer.lang))
-    for citation in answer.citations:
-        parts.append(f'<p class="fb-citation">{html.escape(words["source"])}: '
-                     f"{html.escape(citation.label(answer.lang))} · {html.escape(words['confidence'])} "
-                     f"{answer.confidence:.2f}</p>")
-    if answer.related:
-        heading = words["related"] if entry is not None else words["closest"]
-        parts.append(f'<p class="fb-related">{html.escape(heading)}:</p>{related_html(answer)}')
-    return f'<div class="fb-answer" lang="{answer.lang}">{"".join(parts)}</div>'
+def confidence_words(confidence: float, lang: str) -> tuple[str, str]:
+    """("High", why) or ("Medium", why) in `lang`: how sure the bot is, in words a person reads."""
+    words = ANSWER_UI[lang]
+    level = "high" if confidence >= HIGH else "medium"
+    return words[level], words[f"{level}_why"]
+
+
+def citation_text(citation: Citation, lang: str) -> str:
+    """One line naming the source the way staff recognise it: document title, section and number."""
+    words = ANSWER_UI[lang]
+    section = citation.section_en if lang == "en" and citation.section_en else citation.section
+    return f"{words['source']}: {citation.document(lang)} — {section} {words['no']}{citation.number}"
+
+
+def citation_html(citation: Citation, lang: str, confidence: float | None = None) -> str:
+    """The citation line; entry id, file and line, publisher, date and link unfold beneath it."""
+    words = ANSWER_UI[lang]
+    summary = html.escape(citation_text(citation, lang))
+    detail = ""
+    if confidence is not None:
+        level, why = confidence_words(confidence, lang)
+        summary += (f' · <span class="fb-conf" title="{html.escape(why, quote=True)}">'
+                    f"{html.escape(words['confidence'])}: {html.escape(level)}</span>")
+        detail = f'<p class="fb-why">{html.escape(words["confidence"])} {html.escape(level)}: {html.escape(why)}</p>'
+    facts = [f"{words['entry']} {citation.id}",
+             f"{words['file']} {citation.source} {words['line'].format(line=citation.line)}",
+             citation.publisher, citation.date]
+    where = " · ".join(html.escape(f) for f in facts if f)
+    if citation.url:
+        where += f" · {linkify(citation.url)}"
+    return (f'<details class="fb-citation"><summary>{summary}</summary>'
+            f'<p class="fb-where">{where}</p>{detail}</details>')
+
+
+def plain_text(entry: Entry, lang: str) -> str:
+    """The answer and its citation as plain text, for a ticket or an e-mail (what the copy button copies)."""
+    citation = Citation.of(entry)
+    parts = [f"{ANSWER_UI[lang]['question']}: {entry_question(entry, lang)}"]
+    if lang == "en" and entry.answer_en:
+        parts += [TRANSLATION_LABEL["en"], entry.answer_en.strip(), ANSWER_UI["en"]["official"] + ":"]
+    parts.append(entry.answer.strip())
+    where = [f"{citation.id}, {citation.source}:{citation.line}", citation.publisher, citation.date, citation.url]
+    parts.append(f"{citation_text(citation, lang)} ({', '.join(w for w in where if w)})")
+    return "\n\n".join(parts)
+
+
+def copy_html(entry: Entry, lang: str, ui_lang: str) -> str:
+    text = plain_text(entry, lang)
+    return (f'<button type="button" class="fb-copy" value="{html.escape(text, quote=True)}">'
+            f"{html.escape(UI[ui_lang]['copy'])}</button>")
+
+
+def vote_html(key: str, ui_lang: str, rating: str | None = None) -> str:
+    """👍/👎 for one answer (the answer's `key` in each button's value); the current vote is aria-pressed."""
+    words, buttons = UI[ui_lang], []
+    for kind, icon in (("up", "👍"), ("down", "👎")):
+        pressed = "true" if rating == kind else "false"
+        buttons.append(f'<button type="button" class="fb-vote fb-{kind}" value="{kind} {html.escape(key, quote=True)}" '
+                       f'aria-pressed="{pressed}"><span aria-hidden="true">{icon}</span> '
+                       f"{html.escape(words[kind])}</button>")
+    return (f'<div class="fb-votes" lang="{ui_lang}"><span class="fb-votes-q">{html.escape(words["votes"])}</span> '
+            f'{"".join(buttons)}</div>')
+
+
+def _ask_buttons(entries: list[Entry], lang: str, css: str = "fb-ask") -> str:
+    """Entries as buttons: `fb-ask` asks the question next, `fb-pick` shows that entry's answer (value = id)."""
+    buttons = []
+    for entry in entries:
+        text = entry_question(entry, lang)
+        label = text if len(text) <= RELATED_CHARS else text[: RELATED_CHARS - 1] + "…"
+        value = text if css == "fb-ask" else entry.id
+        buttons.append(f'<li><button type="button" class="{css}" value="{html.escape(value, quote=True)}" '
+                       f'title="{html.escape(f"{entry.id}: {text}", quote=True)}">{html.escape(label)}</button></li>')
+    return f'<ul class="fb-asks">{"".join(buttons)}</ul>'
 
 
 def related_html(answer: Answer) -> str:
-    """Related (or closest) entries as buttons; `ASK_JS` makes a click ask that question next."""
-    buttons = []
-    for entry in answer.related:
-        text = entry_question(entry, answer.lang)
-        label = text if len(text) <= RELATED_CHARS else text[: RELATED_CHARS - 1] + "…"
-        # the whole question travels in `value` (the sanitizer keeps it; it drops data-* attributes)
-        buttons.append(f'<li><button type="button" class="fb-ask" value="{html.escape(text, quote=True)}" '
-                       f'title="{html.escape(f"{entry.id}: {text}", quote=True)}">{html.escape(label)}</button></li>')
-    return f'<ul class="fb-asks">{"".join(buttons)}</ul>'
+    """Related (or closest) entries as buttons; the page's script makes a click ask that question next."""
+    return _ask_buttons(answer.related, answer.lang)
+
+
+def entry_card(entry: Entry, lang: str, ui_lang: str, *, heading: str, confidence: float | None = None,
+               marks: Mapping[str, frozenset[int]] | None = None) -> str:
+    """An entry's matched question, answer, citation and copy button."""
+    parts = [_matched_html(entry, lang, heading), _answer_body(entry, lang, marks)]
+    citation = Citation.of(entry)
+    parts.append(citation_html(citation, lang, confidence))
+    if entry.has_answer:
+        parts.append(copy_html(entry, lang, ui_lang))
+    return "".join(parts)
+
+
+def answer_html(answer: Answer, *, key: str = "", ui_lang: str | None = None, rating: str | None = None,
+                marks: Mapping[str, frozenset[int]] | None = None, contact: str = "") -> str:
+    """One bot reply: notices, message, the answer card (or choices / see-also / closest entries), 👍/👎.
+
+    `key` names the answer for votes (no vote buttons without one), `ui_lang` the page's language for its
+    own controls, `marks` the highlighted sentences, `contact` whom to ask when there is no confident answer.
+    """
+    lang, ui_lang = answer.lang, ui_lang or answer.lang
+    words = ANSWER_UI[lang]
+    parts = [f'<p class="fb-notice">⚠ {html.escape(n)}</p>' for n in answer.notices]
+    if answer.message:
+        parts.append(f'<p class="fb-message">{html.escape(answer.message)}</p>')
+    if answer.status == "no_match" and contact:
+        parts.append(f'<p class="fb-contact" lang="{ui_lang}">'
+                     f"{html.escape(UI[ui_lang]['contact'].format(contact=contact))}</p>")
+    entry = answer.entry
+    if entry is not None:
+        confidence = answer.confidence if entry.has_answer else None
+        parts.append(entry_card(entry, lang, ui_lang, heading=words["question"], confidence=confidence, marks=marks))
+    if answer.see_also:
+        cards = "".join(f'<div class="fb-card">{entry_card(e, lang, ui_lang, heading=words["question"])}</div>'
+                        for e in answer.see_also)
+        parts.append(f'<p class="fb-related">{html.escape(words["see_also"])}:</p>{cards}')
+    if answer.choices:
+        parts.append(f'<p class="fb-related">{html.escape(words["choose"])}</p>'
+                     f'{_ask_buttons([h.entry for h in answer.choices], lang, "fb-pick")}')
+    elif answer.related:
+        heading = words["related"] if entry is not None else words["closest"]
+        parts.append(f'<p class="fb-related">{html.escape(heading)}:</p>{related_html(answer)}')
+    if key and answer.status != "error":
+        parts.append(vote_html(key, ui_lang, rating))
+    return f'<div class="fb-answer" lang="{lang}">{"".join(parts)}</div>'
 
 
 def _fold(text: str) -> str:
@@ -167,10 +324,10 @@ def browse_html(entries: list[Entry], query: str, lang: str) -> str:
         section = e.section_en if lang == "en" else e.section
         body = _answer_body(e, lang) or f"<p>{html.escape(words['no_answer'])}</p>"
         rows.append(f'<tr data-id="{html.escape(e.id, quote=True)}"><td class="fb-num">{html.escape(e.id)}</td>'
-                    f"<td>{html.escape(section)}</td><td class=\"fb-num\">{e.number}</td>"
+                    f"<td class=\"fb-sec\">{html.escape(section)}</td><td class=\"fb-num\">{e.number}</td>"
                     f"<td><details><summary>{html.escape(entry_question(e, lang))}</summary>{body}</details></td></tr>")
     header = "".join(f"<th>{html.escape(words[c])}</th>" for c in ("col_id", "col_section", "col_number",
                                                                      "col_question"))
     count = html.escape(words["count"].format(shown=len(shown), total=len(entries)))
-    return (f'<p class="fb-count">{count}</p><table class="fb-browse"><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return (f'<p class="fb-count" lang="{lang}">{count}</p><table class="fb-browse" lang="{lang}"><thead>'
+            f"<tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
