@@ -15,17 +15,22 @@ from types import SimpleNamespace
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it reads this at import time
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from .answer import FaqBot  # noqa: E402
 from .entries import Entry  # noqa: E402
 from .errors import BotError, IndexError_  # noqa: E402
-from .feedback import FeedbackStore  # noqa: E402
+from .guard import Guard, Limits, RateLimit, session_id  # noqa: E402
+from .logsafe import install as install_log_safety  # noqa: E402
 from .render import UI, answer_html, browse_html, question_html  # noqa: E402
 from .service import ChatService, answer_record  # noqa: E402
-from .settings import Settings  # noqa: E402
+from .settings import DEFAULT_MODEL, Settings  # noqa: E402
+from .store import Store, open_store  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
+#: Feedback posts handled at once (each mostly waits a moment for its vote to become durable).
+FEEDBACK_CONCURRENCY = 16
 #: Environment variables that turn on the login page (both must be set).
 USER_ENV, PASSWORD_ENV = "FAQBOT_USER", "FAQBOT_PASSWORD"
 
@@ -82,7 +87,8 @@ ASK_JS = """
 """
 
 def _session(request: gr.Request | None) -> str:
-    return (getattr(request, "session_hash", None) or "") if request is not None else ""
+    """The browser's session id as it may be stored (the client chooses it: checked by `guard.session_id`)."""
+    return session_id(getattr(request, "session_hash", None)) if request is not None else ""
 
 
 # --------------------------------------------------------------------------- page handlers
@@ -166,7 +172,11 @@ def _reply_choices(ui_lang: str) -> list[tuple[str, str]]:
 
 
 def _api(service: ChatService) -> tuple:
-    """The `ask` and `feedback` endpoints (typed functions: gr.api derives their schema from the hints)."""
+    """The `ask` and `feedback` endpoints (typed functions: gr.api derives their schema from the hints).
+
+    Feedback is rate-limited per session (per client address without one): a script cannot flood the store.
+    """
+    ratings = RateLimit(Limits().feedback_per_minute, 60.0)
 
     def ask(question: str, lang: str | None = None, request: gr.Request = None) -> dict:
         """Answer one question: the same JSON object as `faqbot ask --json` (lang: "ja"/"en" forces the reply)."""
@@ -178,6 +188,8 @@ def _api(service: ChatService) -> tuple:
         """Rate the answer to `question` ("up" or "down"); returns the stored row."""
         if rating not in ("up", "down"):
             raise gr.Error('rating must be "up" or "down"')
+        if not ratings.allow(_session(request) or getattr(getattr(request, "client", None), "host", "") or "-"):
+            raise gr.Error("too many ratings from this session: wait a minute, then try again")
         answer = service.ask(question, lang=lang if lang in ("ja", "en") else None)
         record = answer_record(answer)
         row_id = service.rate(record, rating == "up", _session(request))
@@ -196,9 +208,9 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(font=FONTS, font_mono=FONTS_MONO)
 
 
-def create_app(settings: Settings, bot: FaqBot | None = None, store: FeedbackStore | None = None) -> gr.Blocks:
+def create_app(settings: Settings, bot: FaqBot | None = None, store: Store | None = None) -> gr.Blocks:
     """The page and its API over one shared bot (opened, and the index built if needed, when not given)."""
-    service = ChatService(bot or open_bot(settings), store or FeedbackStore(settings.feedback_db))
+    service = ChatService(bot or open_bot(settings), store or open_store(settings.feedback_db))
     page = ChatPage(service, list(service.bot.index.entries))
     manifest = service.bot.index.manifest
     logger.info("index %s loaded: model %s, %d entries, threshold %.3f", service.bot.index.path,
@@ -247,7 +259,8 @@ def _wire(page: ChatPage, service: ChatService) -> None:
     """Connect the page's components to the handlers (UI events are private), and add the public API."""
     ui = page.ui
     private = {"api_visibility": "private"}
-    asking = {"concurrency_id": "bot", "concurrency_limit": 1, "show_progress": "minimal", **private}
+    # as many questions at once as the service has workers; more would only wait inside it
+    asking = {"concurrency_id": "bot", "concurrency_limit": service.workers, "show_progress": "minimal", **private}
     chat_in = [ui.chatbot, ui.records, ui.ui_lang, ui.reply_lang]
     for trigger in (ui.send.click, ui.question.submit):
         trigger(page.submit, [ui.question, *chat_in], [ui.chatbot, ui.records, ui.question], **asking)
@@ -259,8 +272,9 @@ def _wire(page: ChatPage, service: ChatService) -> None:
     ui.search.change(page.browse, [ui.search, ui.ui_lang], ui.table, show_progress="hidden", **private)
     ui.ui_lang.change(page.switch, [ui.ui_lang, ui.search], page.relabelled(), show_progress="hidden", **private)
     ask, feedback = _api(service)
-    gr.api(ask, api_name="ask", concurrency_id="bot", concurrency_limit=1)
-    gr.api(feedback, api_name="feedback", concurrency_id="bot", concurrency_limit=1)
+    gr.api(ask, api_name="ask", concurrency_id="bot", concurrency_limit=service.workers)
+    # feedback waits on the store, not the cores: its own queue, so a slow database holds no ask slot
+    gr.api(feedback, api_name="feedback", concurrency_id="feedback", concurrency_limit=FEEDBACK_CONCURRENCY)
 
 
 def auth_from_env() -> tuple[str, str] | None:
@@ -272,39 +286,50 @@ def auth_from_env() -> tuple[str, str] | None:
 
 
 def launch(demo: gr.Blocks, settings: Settings, host: str = "127.0.0.1", port: int = 7860,
-           prevent_thread_lock: bool = False, quiet: bool = False) -> str:
+           prevent_thread_lock: bool = False, quiet: bool = False, limits: Limits | None = None) -> str:
     """Start the server with every outward-facing feature off; returns its local URL.
 
     The data, index and feedback folders are blocked from Gradio's file routes even if a future Gradio
-    default would allow them.
+    default would allow them; `bot.guard.Guard` (with `limits`) answers every other route, upload included,
+    before Gradio does.
     """
     auth = auth_from_env()
     if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
         logger.warning("serving on %s without a login: anyone on the network can use the page "
                        "(set %s and %s to require one)", host, USER_ENV, PASSWORD_ENV)
     blocked = [str(p.resolve()) for p in (settings.data_dir, settings.index_dir, settings.feedback_db.parent)]
+    install_log_safety()  # no question text in the log, from Gradio or anyone (bot/logsafe.py)
+    # only the routes the page uses, small bodies, throttled logins, omitted optional API arguments filled
+    api_defaults = {fn.api_name: [getattr(block, "value", None) for block in fn.inputs]
+                    for fn in demo.fns.values() if fn.api_name and getattr(fn, "api_visibility", "") == "public"}
+    guard = Middleware(Guard, limits=limits or Limits(), defaults=api_defaults)
     _, url, _ = demo.launch(
         server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=prevent_thread_lock,
         quiet=quiet, show_error=False, inbrowser=False, theme=theme(), css=CSS, js=ASK_JS, footer_links=["api"],
         run_history=False, mcp_server=False, enable_monitoring=False, pwa=False, ssr_mode=False, strict_cors=True,
-        max_file_size="1mb", blocked_paths=blocked,
+        max_file_size="1mb", blocked_paths=blocked, app_kwargs={"middleware": [guard]},
     )
     return url
 
 
 def open_bot(settings: Settings) -> FaqBot:
-    """The bot over a verified index; a missing, stale or mismatched index is rebuilt first (model loaded once)."""
+    """The bot over a verified index; a missing, stale or mismatched index is rebuilt first (model loaded once).
+
+    The bundled model answers through its engine directly (`QueryEncoder`), so serving never imports
+    sentence-transformers unless the index has to be built.
+    """
+    from .embed import QueryEncoder, load_model
+
     try:
-        return FaqBot.open(settings)
+        return FaqBot.open(settings, model=QueryEncoder() if settings.model == DEFAULT_MODEL else None)
     except IndexError_ as err:
         logger.warning("index not usable, building it now: %s", err)
     from .build import build
-    from .embed import load_model
 
     model = load_model(settings.model)
     folder = build(settings, model=model)
     logger.info("built the index in %s", folder)
-    return FaqBot.open(settings, model=model)
+    return FaqBot.open(settings, model=QueryEncoder() if settings.model == DEFAULT_MODEL else model)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
