@@ -49,7 +49,7 @@ BATCH = 200
 #: Rows held in memory before new ones overflow to the spill file.
 MAX_QUEUE = 10_000
 #: Retry delays after a failed batch grow from the first to the last value (seconds).
-BACKOFF = (0.05, 5.0)
+BACKOFF = (0.05, 2.0)
 PRUNE_EVERY_S = 24 * 3600
 #: A cell starting with one of these is a formula to Excel/LibreOffice; the export prefixes it with `'`.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -326,7 +326,7 @@ class Store:
                             time.monotonic() - failing_since)
             delay, failing_since = 0.0, 0.0
             with self._cond:
-                for _ in batch:
+                for _ in range(min(len(batch), len(self._queue))):  # close() may have spilled them meanwhile
                     self._queue.popleft()
                 self._inflight = 0
                 self._cond.notify_all()
