@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-
-from sentence_transformers import SentenceTransformer
+from typing import TYPE_CHECKING
 
 from .embed import load_model, model_version
 from .entries import Entry, data_fingerprint
@@ -19,6 +18,9 @@ from .index import Index, check_manifest, load_build, read_manifest
 from .search import Hit, Searcher, SearchResult
 from .settings import MAX_QUESTION_CHARS, Settings
 from .text import detect_lang, normalize
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 TRANSLATION_LABEL = {
     "en": "English translation (unofficial). The official answer is the Japanese text.",
@@ -33,6 +35,14 @@ MESSAGES = {
     "no_official_answer": {
         "ja": "この質問は資料に載っていますが、公式回答はありません。",
         "en": "This question is in the sheet, but it has no official answer.",
+    },
+    "see_also": {
+        "ja": "この質問そのものには公式回答がありません。同じ目的に答えている公式回答はこちらです。",
+        "en": "This exact question has no official answer. These official answers meet the same need:",
+    },
+    "ambiguous": {
+        "ja": "どの項目のことか確信が持てません。次のどれかをお探しですか？",
+        "en": "Not sure which entry you mean. Did you mean one of these?",
     },
     "empty": {
         "ja": "質問を入力してください。",
@@ -188,16 +198,21 @@ class FaqBot:
         return self._compose(result, reply_lang, notices, started)
 
     def _compose(self, result: SearchResult, lang: str, notices: list[str], started: float) -> Answer:
-        entry = result.hits[0].entry if result.answered else None
-        if entry is None:
+        entry, see_also, choices = None, [], []
+        if result.decision == "ambiguous":
+            status, message, choices = "ambiguous", MESSAGES["ambiguous"][lang], result.choices
+        elif result.decision != "answer":
             status, message = "no_match", MESSAGES["no_match"][lang]
-        elif not entry.has_answer:
-            status, message = "no_official_answer", MESSAGES["no_official_answer"][lang]
+        elif not result.hits[0].entry.has_answer:
+            entry = result.hits[0].entry
+            see_also = [self.entries[i] for i in entry.see_also if i in self.entries]
+            status = "no_official_answer"
+            message = MESSAGES["see_also" if see_also else "no_official_answer"][lang]
         else:
-            status, message = "answered", ""
-        related_from = result.hits[1:] if entry else result.hits
-        related = [h.entry for h in related_from[: self.settings.related]]
-        return Answer(query=result.query, lang=lang, answered=result.answered, hits=result.hits,
+            entry, status, message = result.hits[0].entry, "answered", ""
+        shown = {h.entry.id for h in choices} | ({entry.id} if entry else set()) | {e.id for e in see_also}
+        related = [h.entry for h in result.hits if h.entry.id not in shown][: self.settings.related]
+        return Answer(query=result.query, lang=lang, answered=entry is not None, hits=result.hits,
                       confidence=result.confidence, threshold=result.threshold, message=message, entry=entry,
                       related=related, notices=notices, latency_ms=(time.perf_counter() - started) * 1000,
-                      status=status)
+                      status=status, choices=list(choices), see_also=see_also)

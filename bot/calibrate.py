@@ -1,54 +1,94 @@
-"""Calibrate: fit the logistic combiner and the answer threshold on the labelled tuning queries.
+"""Calibrate: fit the logistic combiner, the answer threshold and the ambiguity gap on the tuning queries.
 
 Only `data/eval/tune.jsonl` is used; `test.jsonl` stays unseen. Each (query, candidate entry) pair is
 one example, labelled 1 when the entry is one the query expects. The fitted probability is the
-bot's confidence. The threshold maximises Youden's J on the tuning queries, where a "positive" is a
-query whose top entry is right and everything else (out-of-scope, or a wrong top entry) is negative:
-the bot should answer exactly when its answer would be correct.
+bot's confidence. The decision numbers are chosen on *out-of-fold* probabilities (each tuning query
+scored by a combiner fitted without it, `FOLDS`-fold by query) so that they hold for questions the
+combiner has not seen, not just for the tuning phrasings:
+
+- threshold: the lowest that lets through at most `MAX_FALSE_ANSWER_RATE` of the queries that must not
+  be answered (out of scope, or top entry wrong) — the bot should answer exactly when it would be right;
+- ambiguity_gap: the smallest gap between the top two scores below which the bot offers both ("which did
+  you mean?") that removes the most wrong answers while keeping at most `MAX_AMBIGUOUS_RATE` of the
+  in-scope queries ambiguous.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
 
 from .queries import LabelledQuery
-from .search import FEATURES, Searcher
+from .search import FEATURES, MAX_CHOICES, Searcher, decide
 
-__all__ = ["choose_threshold", "fit"]
+__all__ = ["choose_gap", "choose_threshold", "fit"]
 
 #: Share of the must-not-answer tuning queries the threshold may let through.
-MAX_FALSE_ANSWER_RATE = 0.04
+MAX_FALSE_ANSWER_RATE = 0.02
+#: Share of the in-scope tuning queries that may be answered with "which did you mean?".
+MAX_AMBIGUOUS_RATE = 0.02
+#: Gaps tried for the ambiguity rule (0 = never ambiguous).
+GAPS = tuple(np.round(np.arange(0.0, 0.305, 0.01), 2))
+FOLDS = 5
+
+
+def _pairs(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
+           used: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, groups = [], [], []
+    for qi, (query, vector) in enumerate(zip(queries, vectors, strict=True)):
+        cand, feats, _ = searcher.signals(query.q, vector)
+        xs.append(feats[:, used])
+        ys += [int(searcher.index.entries[c].id in query.expect) for c in cand]
+        groups += [qi] * len(cand)
+    return np.vstack(xs), np.asarray(ys), np.asarray(groups)
+
+
+def _combiner(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    model = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y)
+    return mean, scale, model.coef_[0], float(model.intercept_[0])
+
+
+def _prob(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(((x - mean) / scale) @ weights + bias)))
+
+
+def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each pair's probability from a combiner fitted on the other folds' queries."""
+    n_groups = len(np.unique(groups))
+    if n_groups < FOLDS:
+        return _prob(x, *_combiner(x, y))
+    prob = np.zeros(len(y))
+    for train, held in GroupKFold(n_splits=FOLDS).split(x, y, groups):
+        prob[held] = _prob(x[held], *_combiner(x[train], y[train]))
+    return prob
 
 
 def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
         features: tuple[str, ...] = FEATURES) -> dict:
-    """Fit combiner weights and the answer threshold; returns the calibration the manifest stores."""
-    used = [FEATURES.index(f) for f in features]
-    xs, ys, groups = [], [], []
-    for qi, (query, vector) in enumerate(zip(queries, vectors, strict=True)):
-        cand, feats, _ = searcher.signals(query.q, vector)
-        ids = [searcher.index.entries[c].id for c in cand]
-        xs.append(feats[:, used])
-        ys += [int(i in query.expect) for i in ids]
-        groups += [qi] * len(ids)
-    x, y, groups = np.vstack(xs), np.asarray(ys), np.asarray(groups)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    model = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y)
-    weights, bias = model.coef_[0], float(model.intercept_[0])
-    prob = 1.0 / (1.0 + np.exp(-(((x - mean) / scale) @ weights + bias)))
+    """Fit combiner weights, answer threshold and ambiguity gap; returns the calibration the manifest stores."""
+    x, y, groups = _pairs(searcher, queries, vectors, [FEATURES.index(f) for f in features])
+    mean, scale, weights, bias = _combiner(x, y)
+    held_out = _out_of_fold(x, y, groups)
 
-    top_prob, top_right = [], []
-    for qi in range(len(queries)):
+    ranked, right, in_scope = [], [], []
+    for qi, query in enumerate(queries):
         mask = groups == qi
-        best = int(np.argmax(prob[mask]))
-        top_prob.append(prob[mask][best])
-        top_right.append(y[mask][best] == 1)
-    threshold = choose_threshold(np.asarray(top_prob), np.asarray(top_right, dtype=bool))
-    return {"method": "logistic combiner on tuning queries; threshold: at most "
-                      f"{MAX_FALSE_ANSWER_RATE:.0%} false answers",
+        order = np.argsort(-held_out[mask], kind="stable")[:MAX_CHOICES]
+        ranked.append(held_out[mask][order].tolist())
+        right.append(y[mask][order].astype(bool).tolist())
+        in_scope.append(bool(query.expect))
+    top_prob = np.asarray([r[0] for r in ranked])
+    top_right = np.asarray([r[0] for r in right], dtype=bool)
+    threshold = choose_threshold(top_prob, top_right)
+    gap = choose_gap(ranked, right, in_scope, threshold)
+    return {"method": f"logistic combiner on tuning queries; on {FOLDS}-fold out-of-fold scores: threshold at "
+                      f"most {MAX_FALSE_ANSWER_RATE:.0%} false answers, ambiguity gap at most "
+                      f"{MAX_AMBIGUOUS_RATE:.0%} of in-scope queries ambiguous",
             "features": list(features), "weights": weights.tolist(), "bias": bias,
             "mean": mean.tolist(), "scale": scale.tolist(), "threshold": threshold,
+            "ambiguity_gap": gap, "choice_floor": threshold,
             "n_queries": len(queries), "n_pairs": int(len(y))}
 
 
@@ -60,3 +100,23 @@ def choose_threshold(top_prob: np.ndarray, top_right: np.ndarray, max_false: flo
         return 0.0
     above = wrong[allowed - 1] if allowed > 0 else 1.0
     return float((wrong[allowed] + above) / 2)
+
+
+def choose_gap(ranked: list[list[float]], right: list[list[bool]], in_scope: list[bool], threshold: float,
+               max_ambiguous: float = MAX_AMBIGUOUS_RATE) -> float:
+    """The gap that leaves the fewest wrong answers with at most `max_ambiguous` of in-scope queries
+    ambiguous; among equals the smallest (offering choices costs the user a click)."""
+    n_in = max(sum(in_scope), 1)
+    best, best_wrong = 0.0, None
+    for gap in GAPS:
+        calibration = {"threshold": threshold, "ambiguity_gap": gap, "choice_floor": threshold}
+        wrong = ambiguous = 0
+        for scores, rights, inside in zip(ranked, right, in_scope, strict=True):
+            decision, _ = decide(scores, calibration)
+            wrong += decision == "answer" and not rights[0]
+            ambiguous += decision == "ambiguous" and inside
+        if ambiguous / n_in > max_ambiguous:
+            break  # a wider gap only makes more queries ambiguous
+        if best_wrong is None or wrong < best_wrong:
+            best, best_wrong = float(gap), wrong
+    return best

@@ -74,6 +74,9 @@ def check(ctx: click.Context) -> None:
             read_queries(name, ids)
         except DataError as err:
             problems += err.problems
+    from .validate import findings  # across files: leaks, shared alternates, alternates equal to anchors
+
+    problems += findings(settings.data_dir, entries)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -223,15 +226,42 @@ def feedback_export(ctx: click.Context, out: Path | None, target: str | None) ->
 
 @main.command("eval")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics and per-query rows as one JSON object.")
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A saved earlier `eval --json` output: list the queries fixed, broken and unchanged since.")
+@click.option("--regressions/--no-regressions", default=True, show_default=True,
+              help="Also check data/eval/regressions.jsonl (questions fixed by trainers must stay fixed).")
 @click.pass_context
 @_friendly
-def eval_(ctx: click.Context, file: Path, as_json: bool) -> None:
+def eval_(ctx: click.Context, file: Path, as_json: bool, baseline: Path | None, regressions: bool) -> None:
     """Retrieval quality on a labelled query file ({"q", "lang", "expect": [ids]} per line)."""
+    from .compare import compare, format_comparison, format_failures, load_baseline
+    from .curate import REGRESSIONS_FILE
     from .evaluate import evaluate_file, format_report
 
-    report = evaluate_file(_open_bot(_settings(ctx)), file)
-    click.echo(json.dumps(report.to_json(), ensure_ascii=False) if as_json else format_report(report))
+    settings = _settings(ctx)
+    old = load_baseline(baseline) if baseline else None  # a bad baseline fails before the slow part
+    bot = _open_bot(settings)
+    report = evaluate_file(bot, file)
+    extra = settings.data_dir / REGRESSIONS_FILE
+    fixed = evaluate_file(bot, extra) if regressions and extra.is_file() and extra.resolve() != file.resolve() \
+        else None
+    if as_json:
+        record = report.to_json()
+        if old is not None:
+            record["baseline"] = {"file": str(baseline), **compare(old, report)}
+        if fixed is not None:
+            record["regressions"] = {"file": str(extra), "n_queries": len(fixed.rows),
+                                     "failing": [r.to_json() for r in fixed.failures]}
+        click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    click.echo(format_report(report))
+    click.echo(format_failures(report.rows))
+    if fixed is not None:
+        click.echo(f"\nRegressions ({extra}): {len(fixed.rows) - len(fixed.failures)} of {len(fixed.rows)} still "
+                   "fixed" + ("" if not fixed.failures else "\n" + format_failures(fixed.rows, "Broken again")))
+    if old is not None:
+        click.echo("\n" + format_comparison(compare(old, report), str(baseline)))
 
 
 @main.command()
@@ -246,6 +276,8 @@ def bench(ctx: click.Context, as_json: bool, short: bool) -> None:
     result = run_bench(_settings(ctx), short=short)
     click.echo(json.dumps(result, ensure_ascii=False) if as_json else format_bench(result))
 
+
+from . import cli_train  # noqa: E402,F401 - registers review, alt, oos, explain on `main`
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from . import yamlfile
 from .errors import DataError, Problem
 
 SOURCES_FILE = "sources.yaml"
@@ -37,7 +38,9 @@ MAIN_SECTION = "質疑応答"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_TRANSLATION_KEYS = {"question_en", "answer_en", "alt_ja", "alt_en"}
+_TRANSLATION_KEYS = {"question_en", "answer_en", "alt_ja", "alt_en", "not_ja", "not_en", "see_also"}
+#: Per-entry keys of bilingual.yaml that hold lists of text.
+_LIST_KEYS = ("alt_ja", "alt_en", "not_ja", "not_en", "see_also")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,10 @@ class Entry:
     alt_ja: tuple[str, ...] = ()
     alt_en: tuple[str, ...] = ()
     links: tuple[str, ...] = field(default=())  # URLs the official answer links to
+    # questions that look like this entry but that it does not answer (counter-examples, per language)
+    not_ja: tuple[str, ...] = ()
+    not_en: tuple[str, ...] = ()
+    see_also: tuple[str, ...] = ()  # ids of answered entries that meet the same need (entries without an answer)
     # what a person needs to recognise the source document (from data/sources.yaml); "" when not given
     source_title: str = ""
     source_title_en: str = ""
@@ -72,7 +79,8 @@ class Entry:
         """The record `faqbot entries --json` prints; other tools read these names."""
         data = asdict(self)
         data["has_answer"] = self.has_answer
-        data["alt_ja"], data["alt_en"], data["links"] = list(self.alt_ja), list(self.alt_en), list(self.links)
+        for key in (*_LIST_KEYS, "links"):
+            data[key] = list(getattr(self, key))
         return data
 
 
@@ -278,13 +286,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _yaml_nodes(path: Path, problems: list[Problem]) -> yaml.Node | None:
-    text = "\n".join(_read_lines(path, problems))
+    """The node tree of a YAML data file, size-bounded (bot/yamlfile.py); None after reporting why not."""
     try:
-        return yaml.compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = (mark.line + 1) if mark else 1
-        problems.append(Problem(path, line, f"not valid YAML: {getattr(err, 'problem', err)}"))
+        yamlfile.check_size(path)
+        return yamlfile.compose(path, "\n".join(_read_lines(path, problems)))
+    except DataError as err:
+        problems += err.problems
         return None
 
 
@@ -373,7 +380,7 @@ def _string_list(node: yaml.Node, path: Path, what: str, problems: list[Problem]
 
 
 def load_translations(path: Path, problems: list[Problem]) -> dict[str, tuple[int, dict]]:
-    """id -> (line, {question_en, answer_en, alt_ja, alt_en}) from the bilingual file."""
+    """id -> (line, {question_en, answer_en, alt_ja, alt_en, not_ja, not_en, see_also}) from the bilingual file."""
     if not path.is_file():
         problems.append(Problem(path, 1, "missing: it holds the English translation of every official entry"))
         return {}
@@ -395,13 +402,15 @@ def load_translations(path: Path, problems: list[Problem]) -> dict[str, tuple[in
         if not isinstance(value, yaml.MappingNode):
             problems.append(Problem(path, line, f"{entry_id}: expected question_en, answer_en, alt_ja, alt_en"))
             continue
-        record: dict = {"question_en": "", "answer_en": "", "alt_ja": (), "alt_en": ()}
+        record: dict = {"question_en": "", "answer_en": "", **dict.fromkeys(_LIST_KEYS, ())}
         for k, v in value.value:
             name = _scalar(k)
             if name not in _TRANSLATION_KEYS:
                 problems.append(Problem(path, k.start_mark.line + 1, f"{entry_id}: unknown key {name!r}"))
-            elif name.startswith("alt_"):
+            elif name in _LIST_KEYS:
                 record[name] = _string_list(v, path, f"{entry_id}.{name}", problems)
+                record[f"_{name}_lines"] = [n.start_mark.line + 1 for n in getattr(v, "value", ())
+                                            if isinstance(n, yaml.ScalarNode) and n.value.strip()]
             elif _scalar(v) is None:
                 problems.append(Problem(path, v.start_mark.line + 1, f"{entry_id}.{name} must be text"))
             else:
@@ -436,10 +445,44 @@ def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
             problems.append(
                 Problem(path, line, f"{e.id}: answer_en must be empty: the entry has no official answer to translate")
             )
+        _check_counter_examples(e.id, t, path, problems)
+        fields = {k: v for k, v in t.items() if not k.startswith("_")}
         merged.append(
-            Entry(**{**{k: getattr(e, k) for k in e.__dataclass_fields__}, **t, **described})  # type: ignore[arg-type]
+            Entry(**{**{k: getattr(e, k) for k in e.__dataclass_fields__}, **fields, **described})  # type: ignore[arg-type]
         )
+    _check_see_also(merged, translations, path, problems)
     return merged
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+def _check_counter_examples(entry_id: str, record: dict, path: Path, problems: list[Problem]) -> None:
+    """A counter-example (`not_ja`/`not_en`) must not also be an alternate question of the same entry."""
+    alternates = {_folded(t) for t in (*record["alt_ja"], *record["alt_en"])}
+    for key in ("not_ja", "not_en"):
+        for text, line in zip(record[key], record.get(f"_{key}_lines", []), strict=False):
+            if _folded(text) in alternates:
+                problems.append(Problem(path, line,
+                                        f"{entry_id}.{key}: {text!r} is also an alternate question of {entry_id}; "
+                                        "an entry cannot both answer and not answer it — remove one"))
+
+
+def _check_see_also(entries: list[Entry], translations: dict[str, tuple[int, dict]], path: Path,
+                    problems: list[Problem]) -> None:
+    """`see_also` names other entries that exist and have an official answer to show instead."""
+    by_id = {e.id: e for e in entries}
+    for e in entries:
+        lines = translations.get(e.id, (0, {}))[1].get("_see_also_lines", [])
+        for target, line in zip(e.see_also, lines, strict=False):
+            if target == e.id:
+                problems.append(Problem(path, line, f"{e.id}.see_also names {e.id} itself; name other entries"))
+            elif target not in by_id:
+                problems.append(Problem(path, line, f"{e.id}.see_also: unknown entry id {target!r}"))
+            elif not by_id[target].has_answer:
+                problems.append(Problem(path, line, f"{e.id}.see_also: {target} has no official answer to show; "
+                                        "name an entry that has one"))
 
 
 def load_out_of_scope(data_dir: Path, problems: list[Problem]) -> list[str]:
@@ -484,8 +527,12 @@ def collect(data_dir: Path) -> tuple[list[Entry], list[Problem]]:
             )
         else:
             seen[e.id] = e
+    before = len(problems)
     translations = load_translations(data_dir / BILINGUAL_FILE, problems)
-    merged = _merge(list(seen.values()), {s.file: s for s in sources}, data_dir, translations, problems, broken)
+    if translations or len(problems) == before:
+        merged = _merge(list(seen.values()), {s.file: s for s in sources}, data_dir, translations, problems, broken)
+    else:  # the bilingual file could not be read: that one problem, not one "no translation" per entry
+        merged = list(seen.values())
     load_out_of_scope(data_dir, problems)
     return merged, problems
 

@@ -5,11 +5,19 @@ only deeper (top `DEPTH`) and with the queries encoded in one batch. Ranking met
 over the in-scope queries (an out-of-scope query has nothing to rank). An `expect` list names
 *alternative* right entries, so Recall@k is the share of queries with an expected entry in the top k
 (ranx `hit_rate@k`, also called success@k); ranx's `recall@k` would ask for all of them. Answer rates
-follow the bot's own decision, `confidence >= threshold`:
+follow the bot's own decision (`search.decide`: answer, ambiguous or no match); "answered" includes an
+entry without an official answer (status no_official_answer), and "ambiguous" is neither right nor wrong:
 
-    answered_rate        in-scope queries the bot answers
-    correct_answer_rate  in-scope queries answered with an expected entry
-    false_answer_rate    out-of-scope queries answered all the same
+    answered_rate            in-scope queries the bot answers
+    correct_answer_rate      in-scope queries answered with an expected entry (the headline for in scope)
+    wrong_answer_rate        in-scope queries answered with another entry
+    ambiguous_rate           in-scope queries answered with "which did you mean?" choices
+    choices_hold_right_rate  of those, the share whose choices include an expected entry
+    no_official_answer_rate  in-scope queries that expect an entry without an official answer and get it
+                             (status no_official_answer: the user is told so and shown see-also entries)
+    false_answer_rate        out-of-scope queries answered all the same; split by the query's `kind`:
+    false_answer_near        ... near-domain ones (share a term with an entry; the headline for out of scope)
+    false_answer_far         ... the rest (small talk, other hospital business)
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import numpy as np
 from .calibrate import fit
 from .embed import encode_queries
 from .entries import TUNE_FILE
-from .queries import LabelledQuery, read_queries
+from .queries import IN_SCOPE_KINDS, LabelledQuery, read_queries
 from .search import FEATURES, Searcher
 from .settings import MAX_QUESTION_CHARS
 from .text import normalize
@@ -45,7 +53,11 @@ DEPTH = 10
 RANKING = {"Recall@1": "hit_rate@1", "Recall@3": "hit_rate@3", "Recall@5": "hit_rate@5",
            "MRR@10": "mrr@10", "nDCG@10": "ndcg@10"}
 RATES = {"answered_rate": "Answered (in scope)", "correct_answer_rate": "Correct answer (in scope)",
-         "false_answer_rate": "False answer (out of scope)"}
+         "wrong_answer_rate": "Wrong answer (in scope)", "ambiguous_rate": "Ambiguous (in scope)",
+         "choices_hold_right_rate": "Choices hold the right one",
+         "no_official_answer_rate": "No-official-answer handled",
+         "false_answer_rate": "False answer (out of scope)", "false_answer_near": "False answer, near-domain",
+         "false_answer_far": "False answer, far"}
 #: Every metric a report holds per language, in table order.
 METRICS = (*RANKING, *RATES)
 #: Languages in table order (any other label follows, alphabetically).
@@ -75,13 +87,25 @@ class Row:
     got: tuple[str, ...]
     scores: tuple[float, ...]  # calibrated probability of each hit
     cosine: float  # best cosine of the top hit (the raw dense signal, for comparison)
-    answered: bool
+    answered: bool  # the bot gave an entry as its answer (status answered or no_official_answer)
     confidence: float
     line: int = 0  # line in the query file
+    kind: str = ""  # queries.KINDS; "" = "in" with `expect`, "far" without
+    status: str = ""  # answer.STATUSES except "error"; "" = from `answered`
+    choices: tuple[str, ...] = ()  # entries offered when ambiguous
+    expects_no_answer: bool = False  # every expected entry is one without an official answer
 
     @property
     def in_scope(self) -> bool:
         return bool(self.expect)
+
+    @property
+    def category(self) -> str:
+        return self.kind or ("in" if self.expect else "far")
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.status == "ambiguous"
 
     @property
     def top(self) -> str | None:
@@ -102,10 +126,10 @@ class Row:
         return not self.correct_answer if self.in_scope else self.answered
 
     def to_json(self) -> dict:
-        return {"q": self.q, "lang": self.lang, "expect": list(self.expect), "got": list(self.got),
-                "scores": [round(s, 4) for s in self.scores], "cosine": round(self.cosine, 4),
-                "answered": self.answered, "confidence": round(self.confidence, 4), "rank": self.rank,
-                "line": self.line}
+        return {"q": self.q, "lang": self.lang, "kind": self.category, "expect": list(self.expect),
+                "got": list(self.got), "scores": [round(s, 4) for s in self.scores], "cosine": round(self.cosine, 4),
+                "status": self.status, "answered": self.answered, "choices": list(self.choices),
+                "confidence": round(self.confidence, 4), "rank": self.rank, "line": self.line}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +187,22 @@ def metrics(rows: Sequence[Row]) -> dict[str, float | int | None]:
     """Query counts, ranking metrics and answer rates of a set of rows; a rate without queries is None."""
     inside = [r for r in rows if r.in_scope]
     outside = [r for r in rows if not r.in_scope]
+    near = [r for r in outside if r.category == "near"]
+    far = [r for r in outside if r.category != "near"]
     return {"n_queries": len(rows), "n_in_scope": len(inside), "n_out_of_scope": len(outside),
+            "n_near": len(near), "n_far": len(far),
             **ranking_metrics(inside),
             "answered_rate": _share(inside, lambda r: r.answered),
             "correct_answer_rate": _share(inside, lambda r: r.correct_answer),
-            "false_answer_rate": _share(outside, lambda r: r.answered)}
+            "wrong_answer_rate": _share(inside, lambda r: r.answered and r.top not in r.expect),
+            "ambiguous_rate": _share(inside, lambda r: r.ambiguous),
+            "choices_hold_right_rate": _share([r for r in inside if r.ambiguous],
+                                              lambda r: bool(set(r.choices) & set(r.expect))),
+            "no_official_answer_rate": _share([r for r in inside if r.expects_no_answer],
+                                              lambda r: r.status == "no_official_answer" and r.top in r.expect),
+            "false_answer_rate": _share(outside, lambda r: r.answered),
+            "false_answer_near": _share(near, lambda r: r.answered),
+            "false_answer_far": _share(far, lambda r: r.answered)}
 
 
 def confusions(rows: Iterable[Row]) -> list[tuple[str, str, int]]:
@@ -221,15 +256,28 @@ def encode(bot: FaqBot, queries: Sequence[LabelledQuery]) -> np.ndarray:
     return encode_queries(bot.model, [_as_asked(q.q) for q in queries])
 
 
+def _status(decision: str, top_has_answer: bool) -> str:
+    """The `Answer.status` FaqBot gives for a search decision (the same mapping as `FaqBot._compose`)."""
+    if decision == "answer":
+        return "answered" if top_has_answer else "no_official_answer"
+    return decision
+
+
 def _rows(searcher: Searcher, queries: Sequence[LabelledQuery], vectors: np.ndarray) -> list[Row]:
     rows = []
+    has_answer = {e.id: e.has_answer for e in searcher.index.entries}
     for query, vector in zip(queries, vectors, strict=True):
         result = searcher.search(_as_asked(query.q), k=DEPTH, vector=vector)
         top = result.hits[0] if result.hits else None
+        kind = query.kind if (query.kind in IN_SCOPE_KINDS) == bool(query.expect) else ""
         rows.append(Row(q=query.q, lang=query.lang or result.lang, expect=tuple(query.expect),
                         got=tuple(h.entry.id for h in result.hits), scores=tuple(h.score for h in result.hits),
                         cosine=top.cosine if top else 0.0, answered=result.answered,
-                        confidence=result.confidence, line=query.line))
+                        confidence=result.confidence, line=query.line, kind=kind,
+                        status=_status(result.decision, top is not None and top.entry.has_answer),
+                        choices=tuple(h.entry.id for h in result.choices),
+                        expects_no_answer=bool(query.expect) and not any(has_answer.get(i, True)
+                                                                          for i in query.expect)))
     return rows
 
 
@@ -283,9 +331,12 @@ def format_report(report: Report, confused: int = 5) -> str:
     overall = report.metrics["all"]
     groups = list(report.metrics)
     lines = [f"{report.source or 'queries'}: {overall['n_queries']} queries ({overall['n_in_scope']} in scope, "
-             f"{overall['n_out_of_scope']} out of scope), answer threshold {report.threshold:.3f}", "",
+             f"{overall['n_out_of_scope']} out of scope: {overall['n_near']} near-domain, {overall['n_far']} far), "
+             f"answer threshold {report.threshold:.3f}", "",
              f"{'':<30}" + "".join(f"{g:>8}" for g in groups)]
     for name in METRICS:
+        if all(report.metrics[g][name] is None for g in groups):
+            continue  # e.g. no near-domain queries in this file
         label = RATES.get(name, name)
         lines.append(f"{label:<30}" + "".join(f"{_cell(report.metrics[g][name]):>8}" for g in groups))
     lines += ["", f"Failures: {len(report.failures)} (per-query rows: --json)"]

@@ -1,5 +1,7 @@
-"""Labelled queries: the trainers' `{"q", "lang", "expect": [ids]}` JSON-lines files in data/eval/.
+"""Labelled queries: the trainers' `{"q", "lang", "expect": [ids], "kind"}` JSON-lines files in data/eval/.
 
+`kind` says what a query tests (see `KINDS`) so `faqbot eval` can report, say, near-domain false answers
+apart from small talk; it is optional and defaults to "in" (with ids in `expect`) or "far" (without).
 Kept apart from the search stack so `faqbot check` validates them without loading a model.
 """
 
@@ -11,6 +13,12 @@ from pathlib import Path
 
 from .errors import DataError, Problem
 
+#: in: an ordinary in-scope question; confusable: in scope, but close to another entry that does not answer it;
+#: far: out of scope and unlike any entry (small talk, other hospital business); near: out of scope but shares
+#: terms with an entry (asks what the sheet does not say).
+KINDS = ("in", "confusable", "far", "near")
+IN_SCOPE_KINDS = frozenset({"in", "confusable"})
+
 
 @dataclass(frozen=True, slots=True)
 class LabelledQuery:
@@ -18,6 +26,11 @@ class LabelledQuery:
     lang: str
     expect: tuple[str, ...]  # empty: out of scope
     line: int
+    kind: str = ""  # one of KINDS; "" = "in" with `expect`, "far" without
+
+    @property
+    def category(self) -> str:
+        return self.kind or ("in" if self.expect else "far")
 
 
 def read_queries(path: Path, known_ids: set[str] | None = None) -> list[LabelledQuery]:
@@ -34,6 +47,12 @@ def read_queries(path: Path, known_ids: set[str] | None = None) -> list[Labelled
             q, lang, expect = row["q"], row.get("lang", ""), row["expect"]
             if not isinstance(q, str) or not q.strip() or not isinstance(expect, list):
                 raise ValueError("`q` must be non-empty text and `expect` a list of entry ids")
+            kind = row.get("kind") or ("in" if expect else "far")
+            if kind not in KINDS:
+                raise ValueError(f"`kind` {kind!r} is not one of {', '.join(KINDS)}")
+            if (kind in IN_SCOPE_KINDS) != bool(expect):
+                raise ValueError(f"kind {kind!r} needs " + ("ids in `expect`" if kind in IN_SCOPE_KINDS
+                                                            else "an empty `expect` (out of scope)"))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
             problems.append(Problem(path, number, f"bad labelled query ({err}); expected "
                                     "{\"q\": \"...\", \"lang\": \"ja\", \"expect\": [\"qa-1\"]}"))
@@ -42,7 +61,7 @@ def read_queries(path: Path, known_ids: set[str] | None = None) -> list[Labelled
         if unknown:
             problems.append(Problem(path, number, f"unknown entry id(s) {unknown}"))
             continue
-        out.append(LabelledQuery(q=q, lang=lang, expect=tuple(expect), line=number))
+        out.append(LabelledQuery(q=q, lang=lang, expect=tuple(expect), line=number, kind=kind))
     if problems:
         raise DataError(problems)
     return out

@@ -7,25 +7,34 @@ fugashi tokens and its margin, and how much of the question's vocabulary the ent
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
-Entries are ranked by it, and the top one is an answer only when it reaches the fitted threshold.
+Entries are ranked by it, and the top one is an answer only when it reaches the fitted threshold and no
+other entry is about as likely (`decide`): two or three plausible, close entries make the result
+"ambiguous" and the user chooses, because picking one of them would often be the wrong official answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sentence_transformers import SentenceTransformer
 
 from .embed import encode_queries
 from .entries import Entry
 from .index import Index
 from .text import detect_lang, normalize, tokens
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
+#: At most this many entries are offered when the result is ambiguous.
+MAX_CHOICES = 3
+#: What `decide` makes of a ranking: answer with the top entry, let the user choose, or decline.
+DECISIONS = ("answer", "ambiguous", "no_match")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +54,31 @@ class SearchResult:
     query: str
     lang: str
     hits: list[Hit]
-    answered: bool
+    answered: bool  # decision == "answer"
     confidence: float  # score of the top hit
     threshold: float
+    decision: str = "no_match"  # one of DECISIONS
+    choices: list[Hit] = field(default_factory=list)  # set only when ambiguous, best first
+
+
+def decide(scores: list[float], calibration: dict) -> tuple[str, int]:
+    """The decision for scores ranked best first: ("answer" | "ambiguous" | "no_match", number of choices).
+
+    Ambiguous: the top entry and at least one more are plausible (score >= `choice_floor`) and closer than
+    `ambiguity_gap` to the top score — e.g. two look-alike entries on vendors' remote access; the choices are
+    the first n hits. Otherwise the top entry is the answer when it reaches `threshold`. All three numbers
+    are fitted on tune.jsonl (`calibrate.fit`).
+    """
+    if not len(scores):
+        return "no_match", 0
+    threshold = float(calibration["threshold"])
+    gap = float(calibration.get("ambiguity_gap", 0.0))
+    floor = float(calibration.get("choice_floor", threshold))
+    top = scores[0]
+    close = sum(1 for s in scores[:MAX_CHOICES] if s >= floor and top - s < gap)
+    if close >= 2:
+        return "ambiguous", close
+    return ("answer" if top >= threshold else "no_match"), 0
 
 
 class Searcher:
@@ -130,11 +161,11 @@ class Searcher:
                 matched=fields[i], features=dict(zip(FEATURES, map(float, feats[i]), strict=True)))
             for i in order
         ]
-        threshold = float(self.calibration["threshold"])
-        confidence = hits[0].score if hits else 0.0
-        return SearchResult(query=text, lang=detect_lang(text), hits=hits,
-                            answered=bool(hits) and confidence >= threshold, confidence=confidence,
-                            threshold=threshold)
+        decision, n_choices = decide([h.score for h in hits], self.calibration)
+        return SearchResult(query=text, lang=detect_lang(text), hits=hits, answered=decision == "answer",
+                            confidence=hits[0].score if hits else 0.0,
+                            threshold=float(self.calibration["threshold"]), decision=decision,
+                            choices=hits[:n_choices])
 
 
 def _entry_tokens(index: Index) -> list[set[str]]:

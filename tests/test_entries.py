@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,49 @@ def test_out_of_scope_anchors_are_validated(data_copy):
     path.write_text("ja:\n  - 今日の天気は？\nfr:\n  - bonjour\nen: oops\n", encoding="utf-8")
     problems = _problems(data_copy)
     assert problems == [f"{path}:3: unknown key 'fr': use ja or en", f"{path}:5: en must be a list of strings"]
+
+
+# --------------------------------------------------------------------------- see_also and counter-examples
+
+
+def _add_under(data: Path, entry_id: str, lines: str) -> tuple[Path, int]:
+    """Insert `lines` right under `entry_id:` in bilingual.yaml; returns the file and the first inserted line."""
+    path = data / "bilingual.yaml"
+    text = path.read_text(encoding="utf-8")
+    if "see_also" in lines:  # replaces the data's own see_also lists
+        text = re.sub(r"(?m)^    see_also:.*\n", "", text)
+    head = text.index(f"  {entry_id}:\n") + len(f"  {entry_id}:\n")
+    path.write_text(text[:head] + lines + text[head:], encoding="utf-8")
+    return path, text[:head].count("\n") + 1
+
+
+def test_see_also_names_answered_entries(data_copy):
+    path, line = _add_under(data_copy, "archive-3", "    see_also: [archive-1, other-1]\n")
+    assert _problems(data_copy) == []
+    entries = {e.id: e for e in collect(data_copy)[0]}
+    assert entries["archive-3"].see_also == ("archive-1", "other-1")
+    assert entries["archive-3"].to_json()["see_also"] == ["archive-1", "other-1"]
+
+
+@pytest.mark.parametrize("targets, message", [
+    ("[qa-99]", "archive-3.see_also: unknown entry id 'qa-99'"),
+    ("[archive-2]", "archive-3.see_also: archive-2 has no official answer to show; name an entry that has one"),
+    ("[archive-3]", "archive-3.see_also names archive-3 itself; name other entries"),
+])
+def test_bad_see_also_is_reported_with_its_line(data_copy, targets, message):
+    path, line = _add_under(data_copy, "archive-3", f"    see_also: {targets}\n")
+    assert _problems(data_copy) == [f"{path}:{line}: {message}"]
+    with pytest.raises(DataError):
+        load_entries(data_copy)
+
+
+def test_counter_examples_load_and_may_not_be_alternates(data_copy):
+    _add_under(data_copy, "qa-3", "    not_en:\n      - \"Which antivirus product should we buy?\"\n")
+    assert _problems(data_copy) == []
+    qa3 = next(e for e in collect(data_copy)[0] if e.id == "qa-3")
+    assert qa3.not_en == ("Which antivirus product should we buy?",) and qa3.not_ja == ()
+    alternate = qa3.alt_ja[0]
+    path, line = _add_under(data_copy, "qa-3", f"    not_ja:\n      - \"{alternate}\"\n")
+    assert _problems(data_copy) == [
+        f"{path}:{line + 1}: qa-3.not_ja: {alternate!r} is also an alternate question of qa-3; an entry cannot both "
+        "answer and not answer it — remove one"]

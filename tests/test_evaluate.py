@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -42,29 +43,38 @@ RANKINGS = {
     "alternative fifth": (["a", "b", "e", "f", "d"], 0.3),  # expects c or d: rank 5, not answered
     "off topic answered": (["a"], 0.7),  # out of scope, answered: a false answer
     "off topic declined": (["b"], 0.2),  # out of scope, declined
+    "torn between": (["a", "b"], 0.55),  # expects b: the bot offers a and b ("which did you mean?")
+    "entry without answer": (["n"], 0.8),  # expects n, which has no official answer: status no_official_answer
 }
+AMBIGUOUS = {"torn between"}
 QUERIES = [
     LabelledQuery("right first", "ja", ("a",), 1),
     LabelledQuery("right second", "ja", ("b",), 2),
     LabelledQuery("alternative fifth", "en", ("c", "d"), 3),
-    LabelledQuery("off topic answered", "en", (), 4),
-    LabelledQuery("off topic declined", "ja", (), 5),
+    LabelledQuery("off topic answered", "en", (), 4, "near"),
+    LabelledQuery("off topic declined", "ja", (), 5, "far"),
+    LabelledQuery("torn between", "en", ("b",), 6, "confusable"),
+    LabelledQuery("entry without answer", "ja", ("n",), 7),
 ]
 
 
 def _entry(entry_id: str) -> Entry:
-    return Entry(id=entry_id, section="s", section_en="s", number=1, question=entry_id, answer="", source="f", line=1)
+    answer = "" if entry_id == "n" else f"answer of {entry_id}"
+    return Entry(id=entry_id, section="s", section_en="s", number=1, question=entry_id, answer=answer, source="f",
+                 line=1)
 
 
 class FakeSearcher:
     calibration = {"threshold": 0.5}
+    index = SimpleNamespace(entries=[_entry(i) for i in "abcdefn"])
 
     def search(self, query: str, k: int = 5, vector: np.ndarray | None = None) -> SearchResult:
         ids, confidence = RANKINGS[query]
         hits = [Hit(entry=_entry(i), score=confidence / (n + 1), cosine=0.8, bm25=0.0, matched="question")
                 for n, i in enumerate(ids[:k])]
-        return SearchResult(query=query, lang="en", hits=hits, answered=confidence >= 0.5, confidence=confidence,
-                            threshold=0.5)
+        decision = "ambiguous" if query in AMBIGUOUS else "answer" if confidence >= 0.5 else "no_match"
+        return SearchResult(query=query, lang="en", hits=hits, answered=decision == "answer", confidence=confidence,
+                            threshold=0.5, decision=decision, choices=hits[:2] if decision == "ambiguous" else [])
 
 
 class FakeBot:
@@ -81,38 +91,49 @@ NDCG_FIFTH_OF_TWO = (1 / math.log2(6)) / (1 + 1 / math.log2(3))  # one of two re
 
 
 @pytest.mark.parametrize("group, expected", [
-    ("all", {"n_queries": 5, "n_in_scope": 3, "n_out_of_scope": 2,
-             "Recall@1": 1 / 3, "Recall@3": 2 / 3, "Recall@5": 1.0, "MRR@10": (1 + 1 / 2 + 1 / 5) / 3,
-             "nDCG@10": (1 + NDCG_SECOND + NDCG_FIFTH_OF_TWO) / 3,
-             "answered_rate": 2 / 3, "correct_answer_rate": 1 / 3, "false_answer_rate": 1 / 2}),
-    ("ja", {"n_queries": 3, "n_in_scope": 2, "n_out_of_scope": 1,
-            "Recall@1": 1 / 2, "Recall@3": 1.0, "Recall@5": 1.0, "MRR@10": 3 / 4, "nDCG@10": (1 + NDCG_SECOND) / 2,
-            "answered_rate": 1.0, "correct_answer_rate": 1 / 2, "false_answer_rate": 0.0}),
-    ("en", {"n_queries": 2, "n_in_scope": 1, "n_out_of_scope": 1,
-            "Recall@1": 0.0, "Recall@3": 0.0, "Recall@5": 1.0, "MRR@10": 1 / 5, "nDCG@10": NDCG_FIFTH_OF_TWO,
-            "answered_rate": 0.0, "correct_answer_rate": 0.0, "false_answer_rate": 1.0}),
+    ("all", {"n_queries": 7, "n_in_scope": 5, "n_out_of_scope": 2, "n_near": 1, "n_far": 1,
+             "Recall@1": 2 / 5, "Recall@3": 4 / 5, "Recall@5": 1.0, "MRR@10": (1 + 1 / 2 + 1 / 5 + 1 / 2 + 1) / 5,
+             "nDCG@10": (1 + NDCG_SECOND + NDCG_FIFTH_OF_TWO + NDCG_SECOND + 1) / 5,
+             "answered_rate": 3 / 5, "correct_answer_rate": 2 / 5, "wrong_answer_rate": 1 / 5,
+             "ambiguous_rate": 1 / 5, "choices_hold_right_rate": 1.0, "no_official_answer_rate": 1.0,
+             "false_answer_rate": 1 / 2, "false_answer_near": 1.0, "false_answer_far": 0.0}),
+    ("ja", {"n_queries": 4, "n_in_scope": 3, "n_out_of_scope": 1, "n_near": 0, "n_far": 1,
+            "Recall@1": 2 / 3, "Recall@3": 1.0, "Recall@5": 1.0, "MRR@10": (1 + 1 / 2 + 1) / 3,
+            "nDCG@10": (1 + NDCG_SECOND + 1) / 3,
+            "answered_rate": 1.0, "correct_answer_rate": 2 / 3, "wrong_answer_rate": 1 / 3,
+            "ambiguous_rate": 0.0, "choices_hold_right_rate": None, "no_official_answer_rate": 1.0,
+            "false_answer_rate": 0.0, "false_answer_near": None, "false_answer_far": 0.0}),
+    ("en", {"n_queries": 3, "n_in_scope": 2, "n_out_of_scope": 1, "n_near": 1, "n_far": 0,
+            "Recall@1": 0.0, "Recall@3": 1 / 2, "Recall@5": 1.0, "MRR@10": (1 / 5 + 1 / 2) / 2,
+            "nDCG@10": (NDCG_FIFTH_OF_TWO + NDCG_SECOND) / 2,
+            "answered_rate": 0.0, "correct_answer_rate": 0.0, "wrong_answer_rate": 0.0,
+            "ambiguous_rate": 1 / 2, "choices_hold_right_rate": 1.0, "no_official_answer_rate": None,
+            "false_answer_rate": 1.0, "false_answer_near": 1.0, "false_answer_far": None}),
 ])
 def test_metrics_of_known_rankings(fake_report, group, expected):
     got = fake_report.metrics[group]
     assert set(got) == set(expected)
     for name, value in expected.items():
-        assert got[name] == pytest.approx(value), name
+        assert got[name] == (None if value is None else pytest.approx(value)), name
 
 
 def test_rows_failures_and_confusions(fake_report):
-    assert [r.rank for r in fake_report.rows] == [1, 2, 5, None, None]
-    assert [r.q for r in fake_report.failures] == ["right second", "alternative fifth", "off topic answered"]
-    assert confusions(fake_report.rows) == [("b", "a", 1), ("c | d", "a", 1), (OUT_OF_SCOPE, "a", 1)]
+    assert [r.rank for r in fake_report.rows] == [1, 2, 5, None, None, 2, 1]
+    assert [r.status for r in fake_report.rows] == ["answered", "answered", "no_match", "answered", "no_match",
+                                                    "ambiguous", "no_official_answer"]
+    assert [r.q for r in fake_report.failures] == ["right second", "alternative fifth", "off topic answered",
+                                                   "torn between"]
+    assert confusions(fake_report.rows) == [("b", "a", 2), ("c | d", "a", 1), (OUT_OF_SCOPE, "a", 1)]
     assert list(fake_report.metrics) == ["all", "ja", "en"]
 
 
 def test_threshold_sweep(fake_report):
     by_t = {round(p["threshold"], 2): p for p in threshold_sweep(fake_report.rows)}
     assert len(by_t) == 101
-    assert by_t[0.0] == {"threshold": 0.0, "answered_rate": 1.0, "precision": pytest.approx(1 / 3),
-                         "correct_answer_rate": pytest.approx(1 / 3), "false_answer_rate": 1.0}
-    assert by_t[0.5] == {"threshold": 0.5, "answered_rate": pytest.approx(2 / 3), "precision": 0.5,
-                         "correct_answer_rate": pytest.approx(1 / 3), "false_answer_rate": 0.5}
+    assert by_t[0.0] == {"threshold": 0.0, "answered_rate": 1.0, "precision": pytest.approx(2 / 5),
+                         "correct_answer_rate": pytest.approx(2 / 5), "false_answer_rate": 1.0}
+    assert by_t[0.5] == {"threshold": 0.5, "answered_rate": pytest.approx(4 / 5), "precision": 0.5,
+                         "correct_answer_rate": pytest.approx(2 / 5), "false_answer_rate": 0.5}
     assert by_t[1.0] == {"threshold": 1.0, "answered_rate": 0.0, "precision": None, "correct_answer_rate": 0.0,
                          "false_answer_rate": 0.0}
 
@@ -122,16 +143,20 @@ def test_json_and_table(fake_report):
     assert record["threshold"] == 0.5
     assert set(METRICS) <= set(record["metrics"]["en"])
     assert record["queries"][2]["got"] == ["a", "b", "e", "f", "d"] and record["queries"][2]["rank"] == 5
-    assert record["confusions"][0] == {"expected": "b", "ranked_first": "a", "count": 1}
+    assert record["confusions"][0] == {"expected": "b", "ranked_first": "a", "count": 2}
+    assert record["queries"][5]["status"] == "ambiguous" and record["queries"][5]["choices"] == ["a", "b"]
+    assert record["queries"][3]["kind"] == "near"
     text = format_report(fake_report)
     assert "Recall@1" in text and "False answer (out of scope)" in text and "0.333" in text
-    assert "b -> a x1" in text
+    assert "False answer, near-domain" in text and "1 near-domain, 1 far" in text
+    assert "b -> a x2" in text
 
 
 def test_no_out_of_scope_queries_means_no_false_answer_rate():
     report = evaluate(FakeBot(), QUERIES[:3], vectors=np.zeros((3, 1)))
     assert report.metrics["all"]["false_answer_rate"] is None
-    assert "—" in format_report(report)
+    text = format_report(report)
+    assert "False answer" not in text and "Correct answer" in text  # a metric no group has is left out
 
 
 # --------------------------------------------------------------------------- the real bot

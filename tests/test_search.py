@@ -46,17 +46,6 @@ def test_out_of_scope_gets_no_confident_answer(bot, query):
     assert len(answer.hits) == 5 and len(answer.related) == 3  # closest entries are still offered
 
 
-def test_entry_without_official_answer_says_so(bot):
-    answer = bot.ask("パワポの資料と踏み台サーバーとVLANの構成図はもらえますか")
-    assert answer.answered and answer.entry.id == "archive-2"
-    assert answer.message == "この質問は資料に載っていますが、公式回答はありません。"
-    record = answer.to_json()
-    assert record["answer"]["has_answer"] is False and record["answer"]["answer"] == ""
-    english = bot.ask("Can I get the PowerPoint with the jump server and VLAN diagram?")
-    assert english.entry.id == "archive-2"
-    assert english.message == "This question is in the sheet, but it has no official answer."
-
-
 def test_english_asker_gets_labelled_translation_and_official_japanese(bot):
     record = bot.ask("How should we store admin passwords?").to_json()
     assert record["lang"] == "en"
