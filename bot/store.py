@@ -12,10 +12,13 @@ never logged, and pruned after `keep_days`.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import csv
 import itertools
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -60,12 +63,17 @@ class StoreError(BotError):
     """The feedback store can't be opened, read or written; the message says where and what to do."""
 
 
+class RowRejected(StoreError):
+    """The database refuses these rows as they are (a data error, not a passing fault): retrying can't help."""
+
+
 class Backend(Protocol):
     """What a database backend does for the `Store`: every method is one transaction."""
 
     where: str  # the database for messages (a path, or a URL without its password)
 
-    def write(self, items: list[tuple[str, dict]]) -> None: ...  # ("outcome"|"vote"|"unvote", row), all or none
+    # ("outcome"|"vote"|"unvote", row) in one transaction, all or none; RowRejected for rows it can never take
+    def write(self, items: list[tuple[str, dict]]) -> None: ...
     def rows(self, table: str, since: datetime | None) -> list[dict]: ...
     def prune(self, cutoff: datetime) -> int: ...
     def close(self) -> None: ...
@@ -116,8 +124,10 @@ def keep_days_from_env(value: int | None = None) -> int:
 
 
 def _text(row: dict, name: str, limit: int | None = None) -> str:
+    """A text column: NUL and lone surrogates (which PostgreSQL or UTF-8 refuse) replaced, cut to `limit`."""
     value = row.get(name)
     value = "" if value is None else str(value)
+    value = value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
     return value[:limit] if limit else value
 
 
@@ -126,16 +136,32 @@ def _number(row: dict, name: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError) as err:
-        raise StoreError(f"{name} must be a number, not {value!r}") from err
+        raise StoreError(f"{name} must be a number, not {value!r:.40}") from err
+    return number if math.isfinite(number) else None
+
+
+def _time(row: dict, name: str) -> str:
+    """A timestamp column: the row's own (any ISO 8601 with a zone) in the one format, else now."""
+    value = row.get(name)
+    if value in (None, ""):
+        return utc_text(datetime.now(UTC))
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError as err:
+        raise StoreError(f"{name} must be an ISO 8601 time such as 2026-01-05T10:00:00Z, not {value!r:.40}") from err
+    if moment.tzinfo is None:
+        raise StoreError(f"{name} must say its time zone (e.g. a trailing Z for UTC), not {value!r:.40}")
+    return utc_text(moment)
 
 
 def _key(row: dict) -> str:
     key = row.get("key")
-    if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY:
+    if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY or "\x00" in key:
+        shown = str(key)[:40]
         raise StoreError(f"a stored row needs a `key`: a non-empty string of at most {_MAX_KEY} characters "
-                         "(e.g. uuid4().hex), not {!r}".format(str(key)[:40]))
+                         f"(e.g. uuid4().hex), not {shown!r}")
     return key
 
 
@@ -146,10 +172,10 @@ def outcome_row(row: dict) -> dict:
         raise StoreError(f"outcome status must be one of {STATUSES}, not {status!r}")
     top = row.get("top") or []
     try:
-        top = [{"id": str(t["id"]), "score": float(t["score"])} for t in list(top)[:3]]
-    except (KeyError, TypeError, ValueError) as err:
+        top = [{"id": str(t["id"]), "score": _number({"score": t["score"]}, "score")} for t in list(top)[:3]]
+    except (KeyError, TypeError, ValueError, StoreError) as err:
         raise StoreError(f"outcome top must be a list of {{'id', 'score'}} (up to 3), not {top!r:.80}") from err
-    return {"key": _key(row), "created_at": _text(row, "created_at") or utc_text(datetime.now(UTC)),
+    return {"key": _key(row), "created_at": _time(row, "created_at"),
             "session": _text(row, "session", 200), "lang": _text(row, "lang", 8), "question": _text(row, "question"),
             "status": status, "entry_id": _text(row, "entry_id", 200), "confidence": _number(row, "confidence"),
             "margin": _number(row, "margin"), "top": json.dumps(top), "build": _text(row, "build", 200)}
@@ -167,11 +193,22 @@ def vote_row(row: dict) -> dict:
     if status and status not in STATUSES:
         raise StoreError(f"vote status must be one of {STATUSES}, not {status!r}")
     now = utc_text(datetime.now(UTC))
-    return {"key": _key(row), "created_at": _text(row, "created_at") or now, "updated_at": now,
+    created = _time(row, "created_at") if row.get("created_at") else now
+    return {"key": _key(row), "created_at": created, "updated_at": now,
             "session": _text(row, "session", 200), "rating": rating, "reason": reason,
             "comment": _text(row, "comment", 2000), "question": _text(row, "question"),
             "entry_id": _text(row, "entry_id", 200), "lang": _text(row, "lang", 8),
             "confidence": _number(row, "confidence"), "status": status}
+
+
+#: Stores not closed yet, closed (flushed, or spilled to disk) at interpreter exit.
+_OPEN: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_OPEN):
+        store.close(timeout=5.0)
 
 
 class Store:
@@ -187,8 +224,10 @@ class Store:
         self._tickets = itertools.count(1)
         self._spilled: weakref.WeakValueDictionary[int, Pending] = weakref.WeakValueDictionary()
         self._spill = Spill(spill_base)
+        self._closed = False
         self._writer = threading.Thread(target=self._run, name="faqbot-store-writer", daemon=True)
         self._writer.start()
+        _OPEN.add(self)
 
     # -- the answering path: never blocks -------------------------------------------------------------------
 
@@ -263,7 +302,14 @@ class Store:
         return True
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush (up to `timeout`), stop the writer; rows still not written are kept in the spill file."""
+        """Flush (up to `timeout`), stop the writer; rows still not written are kept in the spill file.
+
+        Runs by itself at interpreter exit for a store nobody closed, so queued rows survive a plain exit."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+        _OPEN.discard(self)
         self.flush(timeout)
         with self._cond:
             self._stopping = True
@@ -297,9 +343,10 @@ class Store:
                     return
                 batch = list(itertools.islice(self._queue, BATCH))
                 self._inflight = len(batch)
+            accepted: list[bool] = []
             try:
                 if batch:
-                    self.backend.write([(op, row) for op, row, _ in batch])
+                    accepted = self._commit([(op, row) for op, row, _ in batch])
                 elif self._spill.waiting():
                     self._replay()
                 else:
@@ -330,16 +377,35 @@ class Store:
                     self._queue.popleft()
                 self._inflight = 0
                 self._cond.notify_all()
-            for _, _, pending in batch:
-                pending._done()
+            for (_, _, pending), ok in zip(batch, accepted, strict=True):
+                if ok:
+                    pending._done()
+
+    def _commit(self, items: list[tuple[str, dict]]) -> list[bool]:
+        """Write `items` in one transaction; if the database refuses the batch as data, write them one by one
+        and set each refused row aside (in the `.rejected.jsonl` file, logged by key) so it can't block the rest."""
+        with contextlib.suppress(RowRejected):  # the usual case: the whole batch goes in
+            self.backend.write(items)
+            return [True] * len(items)
+        accepted = []
+        for op, row in items:
+            try:
+                self.backend.write([(op, row)])
+                accepted.append(True)
+            except RowRejected as err:
+                where = self._spill.reject(op, row)
+                logger.error("feedback store: %s refused the %s row with key %s (%s); it is kept in %s for a "
+                             "person to look at", self.backend.where, op, row["key"][:40], _describe(err), where)
+                accepted.append(False)
+        return accepted
 
     def _replay(self) -> None:
         """Write the spill file's rows in batches (oldest first) and mark their `Pending`s durable."""
         for chunk in self._spill.replay(BATCH):
-            self.backend.write([(line["op"], line["row"]) for line in chunk])
-            for line in chunk:
+            accepted = self._commit([(line["op"], line["row"]) for line in chunk])
+            for line, ok in zip(chunk, accepted, strict=True):
                 pending = self._spilled.pop(line.get("ticket", 0), None) if self._spill.mine(line) else None
-                if pending is not None:
+                if pending is not None and ok:
                     pending._done()
         with self._cond:
             self._cond.notify_all()

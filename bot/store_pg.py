@@ -20,7 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .store import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, StoreError, utc_text
+from .store import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, RowRejected, StoreError, utc_text
 from .store_schema import params, tables, writes
 
 #: How long a write or read waits for a connection before the batch goes back to the queue.
@@ -96,6 +96,8 @@ class PostgresBackend:
         except psycopg.errors.UndefinedTable as err:
             self._ready = False  # dropped while we ran: recreate on the next try
             raise StoreError(self._explain(err)) from err
+        except (psycopg.DataError, psycopg.IntegrityError) as err:  # this data can never go in
+            raise RowRejected(self._explain(err)) from err
         except (psycopg.Error, PoolTimeout) as err:
             raise StoreError(self._explain(err)) from err
 

@@ -46,6 +46,7 @@ class Spill:
 
     def __init__(self, base: Path) -> None:
         self.token = f"{os.getpid()}-{next(_INSTANCES)}"
+        self._base = base.name
         self._prefix = base.name + ".spill-"
         self._dir = base.parent
         self.path = self._dir / f"{self._prefix}{self.token}.jsonl"
@@ -125,6 +126,15 @@ class Spill:
                     f.write(json.dumps({"op": op, "row": row, "owner": ""}, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+
+    def reject(self, op: str, row: dict) -> Path:
+        """Keep a row the database refused as data, in `<base>.rejected.jsonl`, for a person to look at."""
+        path = self._dir / f"{self._base}.rejected.jsonl"
+        with self._lock:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"op": op, "row": row}, ensure_ascii=False) + "\n")
+        return path
 
     def close(self) -> None:
         _LIVE.discard(self.token)

@@ -18,7 +18,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .store import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, StoreError, utc_text
+from .store import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, RowRejected, StoreError, utc_text
 from .store_schema import params, tables, writes
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ WRITER_BUSY_MS = 200
 #: How long a reader (export, review, notebook) waits for a lock.
 READER_BUSY_S = 5.0
 _WRITES = writes(lambda name: f":{name}")
+_REFUSED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, UnicodeEncodeError, OverflowError)
 _COLUMNS = {"outcomes": OUTCOME_COLUMNS, "votes": VOTE_COLUMNS}
 _ORDER = {"outcomes": "created_at", "votes": "updated_at"}
 _LEGACY = [  # rows of the table before the store (kinds up/down/unanswered) -> votes / outcomes, keys legacy-<id>
@@ -75,6 +76,11 @@ class SqliteBackend:
                 for op, row in items:
                     conn.execute(_WRITES[op], params(op, row))
                 conn.execute("COMMIT")
+            except _REFUSED as err:  # this data can never go in: the store sets the row aside
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise RowRejected(f"feedback database {self.path} refused a row ({type(err).__name__}: "
+                                  f"{str(err)[:200]})") from err
             except sqlite3.Error as err:
                 self._fail(conn, err)
             if self._replaced():  # deleted while we wrote: the rows went with the old file, write them again

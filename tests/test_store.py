@@ -391,3 +391,49 @@ def test_the_log_never_holds_a_question(tmp_path, caplog):
         (tmp_path / "var" / "feedback.sqlite3").unlink()
         store.set_vote(vote("k", "down", question=SECRET, comment=SECRET)).wait(10)
     assert caplog.text and SECRET not in caplog.text
+
+
+def test_a_row_the_database_refuses_is_set_aside_and_does_not_block_the_others(store, tmp_path, caplog):
+    bad = {**store_module.vote_row(vote("k1", "up")), "rating": "sideways"}  # past validation: the CHECK refuses it
+    refused = store._put("vote", bad)
+    good = [store.record_outcome(outcome(f"k{i}")) for i in range(3)]
+    assert all(p.wait(20) for p in good) and store.flush(20)
+    assert not refused.wait(0.1)
+    assert [r["key"] for r in store.outcomes()] == ["k0", "k1", "k2"] and store.votes() == []
+    [kept] = store._spill._dir.glob("*.rejected.jsonl")
+    assert '"sideways"' in kept.read_text(encoding="utf-8")
+    assert "refused the vote row with key k1" in caplog.text
+
+
+def test_text_postgresql_or_utf8_would_refuse_is_cleaned_not_lost(store):
+    store.record_outcome(outcome("nul", question="before\x00after \ud800 end", session="s\x00"))
+    assert store.flush(20)
+    [row] = store.outcomes()
+    assert row["question"] == "before\ufffdafter ? end" and row["session"] == "s\ufffd"
+
+
+@pytest.mark.parametrize("created, stored", [
+    ("2026-01-05T10:00:00Z", "2026-01-05T10:00:00.000000Z"),
+    ("2026-01-05T19:00:00+09:00", "2026-01-05T10:00:00.000000Z"),
+    (datetime(2026, 1, 5, 10, tzinfo=UTC), "2026-01-05T10:00:00.000000Z"),
+])
+def test_a_given_created_at_is_stored_in_utc(created, stored):
+    assert store_module.outcome_row(outcome(created_at=created))["created_at"] == stored
+
+
+@pytest.mark.parametrize("created", ["yesterday", "2026-01-05T10:00:00"])
+def test_a_bad_created_at_is_refused(created):
+    with pytest.raises(StoreError, match="created_at"):
+        store_module.outcome_row(outcome(created_at=created))
+
+
+def test_rows_queued_when_the_process_exits_without_close_are_kept(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "feedback.sqlite3"
+    script = ("import sys; from bot.store import open_store; s = open_store(sys.argv[1]); "
+              "[s.record_outcome({'key': f'k{i}', 'status': 'no_match', 'question': 'q'}) for i in range(500)]")
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
+    with open_store(path) as store:
+        assert len(store.outcomes()) == 500
