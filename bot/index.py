@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -28,6 +29,12 @@ from .errors import IndexError_
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: sha256 of manifest.json, written when a build is published and checked at load: the manifest holds the
+#: other files' checksums and the calibration, so an edited manifest must not be trusted either.
+MANIFEST_DIGEST = "manifest.sha256"
+#: The answer threshold a calibration may hold: below it the bot would answer anything (the weather), above
+#: it nothing. Calibrated thresholds of the real sheet are ~0.3.
+THRESHOLD_RANGE = (0.05, 0.99)
 VECTORS = "vectors.faiss"
 TEXTS = "texts.json"
 ENTRIES = "entries.jsonl"
@@ -100,7 +107,7 @@ def _sha256(path: Path) -> str:
 def _checksums(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): _sha256(p)
-        for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST
+        for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in (MANIFEST, MANIFEST_DIGEST)
     }
 
 
@@ -144,7 +151,9 @@ def write_build(root: Path, index: Index, manifest: dict) -> Path:
                 "faiss_type": type(index.vectors).__name__,
                 "packages": package_versions(), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "files": _checksums(tmp)}
+    check_calibration(tmp / MANIFEST, manifest.get("calibration"))  # never publish what loading would refuse
     (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    (tmp / MANIFEST_DIGEST).write_text(_sha256(tmp / MANIFEST) + "\n", encoding="ascii")
     for path in [*tmp.rglob("*"), tmp]:  # durable before it becomes visible
         with contextlib.suppress(OSError):
             fd = os.open(path, os.O_RDONLY)
@@ -179,11 +188,44 @@ def current_build(root: Path) -> Path:
 
 
 def read_manifest(root: Path) -> dict:
+    """The published build's manifest, refused unless it matches its digest and its calibration is sane."""
     folder = current_build(root)
+    path = folder / MANIFEST
     try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        digest = (folder / MANIFEST_DIGEST).read_text(encoding="ascii").strip()
     except (OSError, ValueError) as err:
-        raise IndexError_(f"{folder / MANIFEST} is unreadable ({err}); run `faqbot build`") from err
+        raise IndexError_(f"{folder / MANIFEST_DIGEST} is missing or unreadable ({type(err).__name__}): the "
+                          "manifest cannot be verified; run `faqbot build`") from err
+    try:
+        if _sha256(path) != digest:
+            raise IndexError_(f"{path} was changed or damaged after the build (it does not match "
+                              f"{MANIFEST_DIGEST}); run `faqbot build`")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise IndexError_(f"{path} is unreadable ({err}); run `faqbot build`") from err
+    check_calibration(path, manifest.get("calibration") if isinstance(manifest, dict) else None)
+    return manifest
+
+
+def check_calibration(path: Path, calibration: object) -> None:
+    """Refuse a calibration with a threshold out of `THRESHOLD_RANGE`, a non-finite number or mismatched lengths."""
+    def refuse(what: str) -> IndexError_:
+        return IndexError_(f"{path}: calibration {what}; run `faqbot build`")
+
+    if not isinstance(calibration, dict):
+        raise refuse("is missing")
+    lists = {key: calibration.get(key) for key in ("features", "weights", "mean", "scale")}
+    if not all(isinstance(v, list) for v in lists.values()) or len({len(v) for v in lists.values()}) != 1:
+        raise refuse("needs features, weights, mean and scale lists of one length")
+    numbers = [calibration.get("threshold"), calibration.get("bias"), *lists["weights"], *lists["mean"],
+               *lists["scale"], *(calibration[k] for k in ("ambiguity_gap", "choice_floor") if k in calibration)]
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in numbers):
+        raise refuse("holds a value that is not a finite number")
+    low, high = THRESHOLD_RANGE
+    if not low <= calibration["threshold"] <= high:
+        raise refuse(f"threshold {calibration['threshold']} is outside {low}..{high}")
+    if any(s <= 0 for s in lists["scale"]) or not 0 <= calibration.get("ambiguity_gap", 0) <= 1:
+        raise refuse("scale must be positive and ambiguity_gap within 0..1")
 
 
 def check_manifest(root: Path, manifest: dict, model: str, model_version: str, data_hash: str) -> None:

@@ -68,7 +68,8 @@ def test_data_changed_after_build_is_refused(settings, model, data_copy):
     (lambda d: (d / "vectors.faiss").write_bytes((d / "vectors.faiss").read_bytes()[:1000]), "is damaged"),
     (lambda d: (d / "texts.json").unlink(), "is missing"),
     (lambda d: (d / "bm25" / "params.index.json").write_text("{", encoding="utf-8"), "is damaged"),
-    (lambda d: (d / "manifest.json").write_text("{not json", encoding="utf-8"), "unreadable"),
+    (lambda d: (d / "manifest.json").write_text("{not json", encoding="utf-8"), "changed or damaged"),
+    (lambda d: (d / "manifest.sha256").unlink(), "cannot be verified"),
 ])
 def test_damaged_index_is_detected(settings, model, tmp_path, damage, message):
     copied = copy_index(settings, tmp_path / "index")
