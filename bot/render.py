@@ -242,6 +242,22 @@ def vote_html(key: str, ui_lang: str, rating: str | None = None) -> str:
             f'{"".join(buttons)}</div>')
 
 
+def relabel(text: str, old: str, new: str) -> str:
+    """A rendered reply with its page controls (votes, copy button, contact line) in UI language `new`.
+
+    Only the exact fragments `render` writes are replaced; user and data text is escaped, so it cannot hold them.
+    """
+    was, now = UI[old], UI[new]
+    pairs = [(f'<div class="fb-votes" lang="{old}"><span class="fb-votes-q">{html.escape(was["votes"])}</span>',
+              f'<div class="fb-votes" lang="{new}"><span class="fb-votes-q">{html.escape(now["votes"])}</span>'),
+             *((f'</span> {html.escape(was[k])}</button>', f'</span> {html.escape(now[k])}</button>')
+               for k in ("up", "down")),
+             (f'">{html.escape(was["copy"])}</button>', f'">{html.escape(now["copy"])}</button>')]
+    for before, after in pairs:
+        text = text.replace(before, after)
+    return text
+
+
 def _ask_buttons(entries: list[Entry], lang: str, css: str = "fb-ask") -> str:
     """Entries as buttons: `fb-ask` asks the question next, `fb-pick` shows that entry's answer (value = id)."""
     buttons = []
@@ -271,11 +287,13 @@ def entry_card(entry: Entry, lang: str, ui_lang: str, *, heading: str, confidenc
 
 
 def answer_html(answer: Answer, *, key: str = "", ui_lang: str | None = None, rating: str | None = None,
-                marks: Mapping[str, frozenset[int]] | None = None, contact: str = "") -> str:
+                marks: Mapping[str, frozenset[int]] | None = None, contact: str = "",
+                show_confidence: bool = True) -> str:
     """One bot reply: notices, message, the answer card (or choices / see-also / closest entries), 👍/👎.
 
     `key` names the answer for votes (no vote buttons without one), `ui_lang` the page's language for its
-    own controls, `marks` the highlighted sentences, `contact` whom to ask when there is no confident answer.
+    own controls, `marks` the highlighted sentences, `contact` whom to ask when there is no confident answer;
+    `show_confidence` False for an entry the user picked (the bot's confidence is then beside the point).
     """
     lang, ui_lang = answer.lang, ui_lang or answer.lang
     words = ANSWER_UI[lang]
@@ -287,15 +305,16 @@ def answer_html(answer: Answer, *, key: str = "", ui_lang: str | None = None, ra
                      f"{html.escape(UI[ui_lang]['contact'].format(contact=contact))}</p>")
     entry = answer.entry
     if entry is not None:
-        confidence = answer.confidence if entry.has_answer else None
+        confidence = answer.confidence if entry.has_answer and show_confidence else None
         parts.append(entry_card(entry, lang, ui_lang, heading=words["question"], confidence=confidence, marks=marks))
     if answer.see_also:
         cards = "".join(f'<div class="fb-card">{entry_card(e, lang, ui_lang, heading=words["question"])}</div>'
                         for e in answer.see_also)
-        parts.append(f'<p class="fb-related">{html.escape(words["see_also"])}:</p>{cards}')
+        heading = "" if answer.message else f'<p class="fb-related">{html.escape(words["see_also"])}:</p>'
+        parts.append(heading + cards)
     if answer.choices:
-        parts.append(f'<p class="fb-related">{html.escape(words["choose"])}</p>'
-                     f'{_ask_buttons([h.entry for h in answer.choices], lang, "fb-pick")}')
+        heading = "" if answer.message else f'<p class="fb-related">{html.escape(words["choose"])}</p>'
+        parts.append(heading + _ask_buttons([h.entry for h in answer.choices], lang, "fb-pick"))
     elif answer.related:
         heading = words["related"] if entry is not None else words["closest"]
         parts.append(f'<p class="fb-related">{html.escape(heading)}:</p>{related_html(answer)}')
