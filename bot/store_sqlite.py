@@ -221,6 +221,8 @@ class SqliteBackend:
         query = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY {_ORDER[table]}, id"
         if not self.path.exists():
             return []
+        with self._lock, contextlib.suppress(StoreError):  # schema and old rows first, unless the file is locked
+            self._connection()
         conn = None
         try:
             conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=READER_BUSY_S)

@@ -67,10 +67,12 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_database(pg_url) -> str:
-    """URL of a fresh empty database on the session's server (dropped with the server at the end)."""
+def pg_database(pg_url, tmp_path, monkeypatch) -> str:
+    """URL of a fresh empty database on the session's server (dropped with the server at the end); the store's
+    overflow files for it go to the test's own temp folder."""
     import psycopg
 
+    monkeypatch.setenv("FAQBOT_SPILL_DIR", str(tmp_path))
     name = f"faqbot_test_{os.getpid()}_{next(_NAMES)}"
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -239,6 +239,20 @@ def test_rows_of_the_old_feedback_table_are_migrated_once(tmp_path):
     assert old.execute("SELECT count(*) FROM feedback").fetchone() == (3,)  # the old table is kept as it was
 
 
+def test_cli_export_of_an_old_database_includes_its_rows(tmp_path):
+    path = tmp_path / "feedback.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, kind TEXT, "
+                "session TEXT, lang TEXT, question TEXT, entry_id TEXT, answered INTEGER, confidence REAL)")
+    old.execute("INSERT INTO feedback (created_at, kind, session, lang, question, entry_id, answered, confidence) "
+                "VALUES ('2026-01-05T10:00:00Z', 'down', 's', 'en', '+danger', 'qa-4', 1, 0.8)")
+    old.close()
+    result = CliRunner().invoke(main, ["feedback", "export"], env={"FAQBOT_FEEDBACK_DB": str(path),
+                                                                   "FAQBOT_KEEP_DAYS": "0"})
+    assert result.exit_code == 0, result.output
+    assert "vote,1,legacy-1,2026-01-05T10:00:00.000000Z" in result.output and "'+danger" in result.output
+
+
 def test_an_overflowing_queue_spills_to_disk_and_is_replayed(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(store_module, "MAX_QUEUE", 5)
     with sqlite_store(tmp_path) as store:
