@@ -3,7 +3,8 @@
     BotError                  anything the bot can explain to a user
     ├── DataError             the data files have problems (each one with file:line)
     ├── IndexError_           the built index is missing, stale, corrupt or from another model
-    └── FeedbackError         the feedback database can't be opened or written (bot/feedback.py)
+    └── StoreError            the feedback/outcome store can't be opened, read or written (bot/store.py)
+        └── RowRejected       the database refuses a row as data (the store sets it aside)
 
 "No confident answer" is a normal result, never an exception. Library code raises these;
 only the CLI and the web page turn them into messages.
