@@ -54,6 +54,8 @@ MAX_QUEUE = 10_000
 #: Retry delays after a failed batch grow from the first to the last value (seconds).
 BACKOFF = (0.05, 2.0)
 PRUNE_EVERY_S = 24 * 3600
+#: While writes keep failing, the log says so again this often (seconds).
+REMIND_EVERY_S = 300
 #: A cell starting with one of these is a formula to Excel/LibreOffice; the export prefixes it with `'`.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MAX_KEY = 200
@@ -334,7 +336,7 @@ class Store:
     # -- the writer thread ----------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        delay, failing_since, next_prune = 0.0, 0.0, 0.0
+        delay, failing_since, reminded, next_prune = 0.0, 0.0, 0.0, 0.0
         while True:
             with self._cond:
                 while not (self._queue or self._spill.waiting() or self._stopping or time.monotonic() >= next_prune):
@@ -360,10 +362,11 @@ class Store:
                     self._inflight = 0
                 if not batch and not self._spill.waiting():  # a failed prune: try again in an hour
                     next_prune = time.monotonic() + 3600
-                if not failing_since:
-                    failing_since = time.monotonic()
-                    logger.error("feedback store: writing to %s failed (%s); the rows are kept and retried",
-                                 self.backend.where, _describe(err))
+                now = time.monotonic()
+                if not failing_since or now - reminded >= REMIND_EVERY_S:
+                    failing_since, reminded = failing_since or now, now
+                    logger.error("feedback store: writing to %s failed (%s); %d rows wait (none are lost) and are "
+                                 "retried", self.backend.where, _describe(err), len(self._queue))
                 delay = min(max(delay * 2, BACKOFF[0]), BACKOFF[1])
                 with self._cond:
                     self._cond.wait_for(lambda: self._stopping, timeout=delay)
