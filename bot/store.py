@@ -231,6 +231,11 @@ class Store:
         self._writer.start()
         _OPEN.add(self)
 
+    @property
+    def where(self) -> str:
+        """The database for logs and messages: the SQLite path, or the PostgreSQL URL without its password."""
+        return self.backend.where
+
     # -- the answering path: never blocks -------------------------------------------------------------------
 
     def record_outcome(self, row: dict) -> Pending:
