@@ -451,3 +451,18 @@ def test_rows_queued_when_the_process_exits_without_close_are_kept(tmp_path):
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
     with open_store(path) as store:
         assert len(store.outcomes()) == 500
+
+
+def test_several_processes_on_one_sqlite_file_lose_no_row(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "feedback.sqlite3"
+    script = ("import sys; from bot.store import open_store; s = open_store(sys.argv[1]); "
+              "[s.record_outcome({'key': f'{sys.argv[2]}-{i}', 'status': 'answered'}) for i in range(300)]; "
+              "s.close()")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), f"p{n}"]) for n in range(3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    with open_store(path) as store:
+        keys = [r["key"] for r in store.outcomes()]
+    assert len(keys) == len(set(keys)) == 900
