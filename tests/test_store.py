@@ -466,3 +466,18 @@ def test_several_processes_on_one_sqlite_file_lose_no_row(tmp_path):
     with open_store(path) as store:
         keys = [r["key"] for r in store.outcomes()]
     assert len(keys) == len(set(keys)) == 900
+
+
+def test_a_dropped_postgresql_connection_is_retried_without_loss(pg_database):
+    import psycopg
+
+    with open_store(pg_database) as store:
+        assert store.record_outcome(outcome("k0")).wait(20)
+        name = pg_database.rsplit("/", 1)[1]
+        with psycopg.connect(pg_database, autocommit=True) as admin:  # a server restart, a failover, a proxy
+            ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+        assert ended and all(ok for (ok,) in ended)
+        pendings = [store.record_outcome(outcome(f"k{i}")) for i in range(1, 50)]
+        assert all(p.wait(30) for p in pendings)
+        assert [r["key"] for r in store.outcomes()] == [f"k{i}" for i in range(50)]
