@@ -46,3 +46,11 @@ class DataError(BotError):
 
 class IndexError_(BotError):  # noqa: N801 - trailing underscore: don't shadow the builtin
     """The index can't be used as it is; the message says how to rebuild it."""
+
+
+class StoreError(BotError):
+    """The feedback/outcome store (bot/store.py) can't be opened, read or written; says where and what to do."""
+
+
+class RowRejected(StoreError):
+    """The database refuses a row as data (not a passing fault): the store sets it aside instead of retrying."""

@@ -20,8 +20,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .store import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, RowRejected, StoreError, utc_text
-from .store_schema import params, tables, writes
+from .errors import RowRejected, StoreError
+from .store_rows import utc_text
+from .store_schema import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, params, tables, writes
 
 #: How long a write or read waits for a connection before the batch goes back to the queue.
 CONNECT_TIMEOUT_S = 5.0

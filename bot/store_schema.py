@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+#: The schema both backends create; bump it (and add a migration) when a table changes.
+SCHEMA_VERSION = 1
+
 OUTCOME_FIELDS = ("key", "created_at", "session", "lang", "question", "status", "entry_id", "confidence", "margin",
                   "top", "build")
 VOTE_FIELDS = ("key", "created_at", "updated_at", "session", "rating", "reason", "comment", "question", "entry_id",
                "lang", "confidence", "status")
+
+#: Columns as read back (`id` first).
+OUTCOME_COLUMNS = ("id", *OUTCOME_FIELDS)
+VOTE_COLUMNS = ("id", *VOTE_FIELDS)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);

@@ -18,8 +18,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .store import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, RowRejected, StoreError, utc_text
-from .store_schema import params, tables, writes
+from .errors import RowRejected, StoreError
+from .store_rows import utc_text
+from .store_schema import OUTCOME_COLUMNS, SCHEMA_VERSION, VOTE_COLUMNS, params, tables, writes
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot import store as store_module
+from bot import store_writer
 from bot.cli import main
 from bot.errors import BotError
 from bot.store import EXPORT_COLUMNS, SCHEMA_VERSION, StoreError, excel_safe, open_store, utc_text
@@ -254,7 +255,7 @@ def test_cli_export_of_an_old_database_includes_its_rows(tmp_path):
 
 
 def test_an_overflowing_queue_spills_to_disk_and_is_replayed(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(store_module, "MAX_QUEUE", 5)
+    monkeypatch.setattr(store_writer, "MAX_QUEUE", 5)
     with sqlite_store(tmp_path) as store:
         store.record_outcome(outcome("k0")).wait(10)
         holder = sqlite3.connect(store.backend.path, isolation_level=None)
@@ -409,12 +410,12 @@ def test_the_log_never_holds_a_question(tmp_path, caplog):
 
 def test_a_row_the_database_refuses_is_set_aside_and_does_not_block_the_others(store, tmp_path, caplog):
     bad = {**store_module.vote_row(vote("k1", "up")), "rating": "sideways"}  # past validation: the CHECK refuses it
-    refused = store._put("vote", bad)
+    refused = store._writer.put("vote", bad)
     good = [store.record_outcome(outcome(f"k{i}")) for i in range(3)]
     assert all(p.wait(20) for p in good) and store.flush(20)
     assert not refused.wait(0.1)
     assert [r["key"] for r in store.outcomes()] == ["k0", "k1", "k2"] and store.votes() == []
-    [kept] = store._spill._dir.glob("*.rejected.jsonl")
+    [kept] = store._writer._spill._dir.glob("*.rejected.jsonl")
     assert '"sideways"' in kept.read_text(encoding="utf-8")
     assert "refused the vote row with key k1" in caplog.text
 
