@@ -116,6 +116,8 @@ class SqliteBackend:
         if not self.path.exists():  # a WAL left by a deleted file must not be applied to the new one
             for suffix in ("-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # its folder may have gone too (the error, if any, comes below)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = self._open()
         except sqlite3.Error as err:

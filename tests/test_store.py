@@ -169,6 +169,16 @@ def test_a_deleted_sqlite_file_is_recreated_and_later_rows_kept(tmp_path, caplog
     assert "deleted or replaced" in caplog.text
 
 
+def test_a_deleted_folder_is_recreated_too(tmp_path):
+    import shutil
+
+    with sqlite_store(tmp_path) as store:
+        store.record_outcome(outcome("before")).wait(10)
+        shutil.rmtree(tmp_path / "var")
+        assert store.record_outcome(outcome("after")).wait(10)
+        assert [r["key"] for r in store.outcomes()] == ["after"]
+
+
 def test_a_locked_sqlite_file_delays_only_the_writer(tmp_path, caplog):
     with sqlite_store(tmp_path) as store:
         store.record_outcome(outcome("first")).wait(10)
