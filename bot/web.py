@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it reads this at import time
@@ -327,6 +328,7 @@ def create_app(settings: Settings, bot: FaqBot | None = None, store: Store | Non
     contact = os.environ.get(CONTACT_ENV, "").strip()
     page = ChatPage(service, list(service.bot.index.entries), Highlighter(service.bot.model, cache), contact)
     manifest = service.bot.index.manifest
+    logger.info("feedback store: %s", service.store.where)  # never the URL's password
     logger.info("index %s loaded: model %s, %d entries, threshold %.3f", service.bot.index.path,
                 manifest.get("model"), len(page.entries), manifest.get("calibration", {}).get("threshold", 0.0))
     with gr.Blocks(title=f"{UI['ja']['title']} / {UI['en']['title']}", analytics_enabled=False) as demo:
@@ -435,7 +437,10 @@ def launch(demo: gr.Blocks, settings: Settings, host: str = "127.0.0.1", port: i
     if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
         logger.warning("serving on %s without a login: anyone on the network can use the page "
                        "(set %s and %s to require one)", host, USER_ENV, PASSWORD_ENV)
-    blocked = [str(p.resolve()) for p in (settings.data_dir, settings.index_dir, settings.feedback_db.parent)]
+    folders = [settings.data_dir, settings.index_dir]
+    if isinstance(settings.feedback_db, Path):  # a postgresql:// URL has no folder to block
+        folders.append(settings.feedback_db.parent)
+    blocked = [str(p.resolve()) for p in folders]
     install_log_safety()  # no question text in the log, from Gradio or anyone (bot/logsafe.py)
     # only the routes the page uses, small bodies, throttled logins, omitted optional API arguments filled
     api_defaults = {fn.api_name: [getattr(block, "value", None) for block in fn.inputs]
@@ -476,5 +481,4 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth_from_env()  # refuse a half-configured login before the slow start
     demo = create_app(settings)
-    logger.info("feedback database: %s", settings.feedback_db)
     launch(demo, settings, host=host, port=port)
