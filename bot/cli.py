@@ -328,13 +328,28 @@ def eval_(ctx: click.Context, file: Path, as_json: bool, baseline: Path | None, 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
 @click.option("--short", is_flag=True, help="Fewer repetitions and only the 1,000-entry corpus (CI).")
+@click.option("--load", "load_only", is_flag=True,
+              help="Only the load test: concurrent API clients against a server (--url, or one started here).")
+@click.option("--clients", type=click.IntRange(1, 1000), help="Concurrent API clients (default 50, --short 8).")
+@click.option("--seconds", type=click.FloatRange(1, 3600), help="Seconds per load phase (default 20, --short 5).")
+@click.option("--url", "urls", multiple=True, help="A running server to load (repeat for replicas).")
+@click.option("--db", "target", help="The servers' feedback store (SQLite file or postgresql:// URL), to count "
+              "lost writes; a server started here gets a temporary SQLite file.")
 @click.pass_context
 @_friendly
-def bench(ctx: click.Context, as_json: bool, short: bool) -> None:
-    """Measure encoder floor, pipeline latency, cold start, build time, memory and scale."""
-    from .bench import format_bench, run_bench
+def bench(ctx: click.Context, as_json: bool, short: bool, load_only: bool, clients: int | None,
+          seconds: float | None, urls: tuple[str, ...], target: str | None) -> None:
+    """Measure encoder floor, pipeline latency, cold start, build time, memory, scale and load."""
+    from .bench import format_bench, load_plan, run_bench
 
-    result = run_bench(_settings(ctx), short=short)
+    if load_only:
+        from .loadtest import format_load, run_load
+
+        plan = load_plan(short, clients, seconds)
+        result = {"load": run_load(_settings(ctx), urls=list(urls), db=target, **plan)}
+        click.echo(json.dumps(result, ensure_ascii=False) if as_json else format_load(result["load"]))
+        return
+    result = run_bench(_settings(ctx), short=short, load=load_plan(short, clients, seconds))
     click.echo(json.dumps(result, ensure_ascii=False) if as_json else format_bench(result))
 
 

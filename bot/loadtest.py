@@ -1,0 +1,291 @@
+"""Loadtest: many API clients at once against the page's server, as `faqbot bench --load` reports it.
+
+Each client is one keep-alive HTTP connection with its own Gradio session, calling the `ask` API through
+Gradio's plain two-step protocol (`POST /gradio_api/call/ask` -> event id, `GET .../ask/<id>` -> the result
+as server-sent events), which costs the load generator far less than `gradio_client`. Every question is
+distinct (the labelled sets' questions, numbered) so no answer can come from the cache; every
+`FEEDBACK_EVERY`-th call is a feedback post, and a vote the server acknowledged must be in the store
+afterwards (`lost_writes`). Three phases of `seconds` each: distinct questions; the same few questions
+(cache hits: `throughput_repeat_rps`); distinct questions again while one more client pastes 100 kB
+questions (`long`: how much the others' p95 moves).
+
+The server is the one at `urls`, or one started here like `faqbot serve` on the given index with its own
+feedback database (a temporary SQLite file unless `db` names one), stopped at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import itertools
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from .errors import BotError
+from .queries import read_queries
+from .settings import Settings
+
+#: The labelled sets whose questions the clients ask (numbered to make every one distinct).
+QUESTION_FILES = ("eval/test.jsonl", "eval/tune.jsonl")
+#: One call in this many is a feedback post (a vote on a fresh answer).
+FEEDBACK_EVERY = 10
+#: The pasted question of the long-question probe, in characters (ASCII: ~100 kB on the wire).
+LONG_CHARS = 100_000
+#: Distinct questions asked in the repeat phase (cache hits after the first round).
+REPEATED = 6
+#: How long to wait for the server's store to make acknowledged votes readable before counting them lost.
+SETTLE_S = 20.0
+
+# A server like `faqbot serve`, in its own process: data, index, feedback target, port.
+_SERVER = r"""
+import sys
+from pathlib import Path
+from bot.settings import Settings
+from bot.web import serve
+serve(Settings(data_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), feedback_db=sys.argv[3]), "127.0.0.1",
+      int(sys.argv[4]))
+"""
+
+
+@dataclass
+class Tally:
+    """What the clients of one phase saw."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)  # keys of votes the server acknowledged
+    wall_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def summary(self) -> dict:
+        ms = self.latencies_ms
+        return {"requests": len(ms) + len(self.errors), "errors": len(self.errors),
+                "throughput_rps": round(len(ms) / self.wall_s, 2) if self.wall_s else 0.0,
+                "p50_ms": round(float(np.percentile(ms, 50)), 1) if ms else None,
+                "p95_ms": round(float(np.percentile(ms, 95)), 1) if ms else None}
+
+
+class ApiClient:
+    """One user: a keep-alive connection and a session id, calling the page's named API endpoints."""
+
+    def __init__(self, url: str, timeout: float = 120.0) -> None:
+        parts = urlsplit(url)
+        self.prefix = parts.path.rstrip("/") + "/gradio_api/call/"
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+        self.session = "load-" + secrets.token_hex(8)
+
+    def call(self, api: str, *data: object) -> object:
+        """The endpoint's result; raises `BotError` with the server's message when it reports an error."""
+        body = json.dumps({"data": list(data), "session_hash": self.session})
+        event = json.loads(self._request("POST", self.prefix + api, body))["event_id"]
+        stream = self._request("GET", f"{self.prefix}{api}/{event}")
+        kind, payload = "", None
+        for line in stream.splitlines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind in ("complete", "error"):
+                payload = line[5:].strip()
+        if kind != "complete" or payload is None:
+            raise BotError(f"{api}: {kind or 'no result'} {payload or ''}".strip())
+        return json.loads(payload)[0]
+
+    def _request(self, method: str, path: str, body: str | None = None) -> str:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        try:
+            self.conn.request(method, path, body=body.encode() if body else None, headers=headers)
+            response = self.conn.getresponse()
+            text = response.read().decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException):
+            self.conn.close()  # reconnect on the next call
+            raise
+        if response.status != 200:
+            raise BotError(f"{method} {path}: HTTP {response.status} {text[:200]}")
+        return text
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def labelled_questions(data_dir: Path) -> list[str]:
+    """The labelled sets' questions (both languages, in and out of scope), in file order."""
+    questions = [q.q for name in QUESTION_FILES if (data_dir / name).is_file() for q in read_queries(data_dir / name)]
+    if not questions:
+        raise BotError(f"no labelled questions in {data_dir}/{QUESTION_FILES[0]} to load the server with")
+    return questions
+
+
+def _client(url: str, questions: list[str], counter: itertools.count, seconds: float, start: threading.Barrier,
+            tally: Tally, feedback: bool, long: bool = False) -> None:
+    client = ApiClient(url)
+    start.wait(timeout=120)
+    deadline = time.perf_counter() + seconds  # every client passes the barrier together
+    for n in itertools.count():
+        if time.perf_counter() >= deadline:
+            break
+        number = next(counter)
+        question = questions[number % len(questions)]
+        if not long and len(questions) > REPEATED:  # distinct questions: numbered
+            question = f"{question} #{number}"
+        began = time.perf_counter()
+        try:
+            if feedback and n % FEEDBACK_EVERY == FEEDBACK_EVERY - 1:
+                vote = client.call("feedback", question, "up" if number % 2 else "down", None)
+                with tally.lock:
+                    tally.acked.append(vote["key"])
+            else:
+                answer = client.call("ask", question, None)
+                if long and not answer.get("notices"):
+                    raise BotError("a 100 kB question came back without the 'too long' notice")
+        except Exception as err:  # noqa: BLE001 - every failure is counted, none stops the run
+            with tally.lock:
+                tally.errors.append(f"{type(err).__name__}: {str(err)[:200]}")
+            continue
+        with tally.lock:
+            tally.latencies_ms.append((time.perf_counter() - began) * 1000)
+    client.close()
+
+
+def run_phase(urls: list[str], clients: int, seconds: float, questions: list[str], feedback: bool = True,
+              long_client: Tally | None = None) -> Tally:
+    """`clients` clients spread over `urls` for `seconds`; `long_client` adds one more pasting 100 kB questions."""
+    tally, counter = Tally(), itertools.count()
+    jobs = [(urls[i % len(urls)], questions, counter, seconds, tally, feedback, False) for i in range(clients)]
+    if long_client is not None:
+        pasted = ("Where should the backups of the electronic medical record system be kept? " * 2000)[:LONG_CHARS]
+        jobs.append((urls[0], [pasted], itertools.count(), seconds, long_client, False, True))
+    start = threading.Barrier(len(jobs) + 1)
+    threads = [threading.Thread(target=_client, args=(url, qs, count, secs, start, into, fb, long), daemon=True)
+               for url, qs, count, secs, into, fb, long in jobs]
+    for thread in threads:
+        thread.start()
+    start.wait(timeout=120)
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout=seconds + 180)
+    tally.wall_s = time.perf_counter() - began
+    if long_client is not None:
+        long_client.wall_s = tally.wall_s
+    return tally
+
+
+def run_load(settings: Settings, *, clients: int = 50, seconds: float = 20.0, urls: list[str] | None = None,
+             db: str | None = None) -> dict:
+    """The three phases against `urls` (or a server started here); the `load` numbers of `faqbot bench`.
+
+    `db` is the feedback store the server writes (needed to count lost writes against a running server;
+    a started server gets a temporary SQLite file when it is None).
+    """
+    questions = labelled_questions(settings.data_dir)
+    with contextlib.ExitStack() as stack:
+        if not urls:
+            if db is None:
+                db = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="faqbot-load-")))
+                         / "feedback.sqlite3")
+            urls = [stack.enter_context(serving(settings, db))]
+        distinct = run_phase(urls, clients, seconds, questions)
+        repeat = run_phase(urls, clients, seconds / 2, questions[:REPEATED], feedback=False)
+        long = Tally()
+        probe = run_phase(urls, clients, seconds, questions, feedback=False, long_client=long)
+        lost, store = lost_writes(db, distinct.acked)
+    main, probed = distinct.summary(), probe.summary()
+    change = (probed["p95_ms"] / main["p95_ms"] - 1) if main["p95_ms"] and probed["p95_ms"] else None
+    return {
+        "clients": clients, **main, "throughput_repeat_rps": repeat.summary()["throughput_rps"],
+        "lost_writes": lost, "store": store, "replicas": len(urls), "seconds": seconds,
+        "feedback_posts": len(distinct.acked), "error_samples": sorted(set(distinct.errors))[:5],
+        "repeat": repeat.summary(),
+        "long": {"others": probed, "p95_change": None if change is None else round(change, 3),
+                 "long_requests": len(long.latencies_ms) + len(long.errors), "long_errors": len(long.errors),
+                 "long_p50_ms": long.summary()["p50_ms"]},
+    }
+
+
+def lost_writes(db: str | None, acked: list[str]) -> tuple[int | None, str]:
+    """Acknowledged votes missing from the store `db` (None when it can't be read), and which store it is."""
+    if db is None:
+        return None, "unknown"
+    from .store import open_store
+
+    kind = "postgresql" if db.startswith("postgresql") else "sqlite"
+    with open_store(db, create=False) as store:
+        deadline = time.monotonic() + SETTLE_S
+        while True:  # the server's writer makes them durable before acknowledging: this is a safety margin
+            missing = set(acked) - {row["key"] for row in store.votes()}
+            if not missing or time.monotonic() > deadline:
+                return len(missing), kind
+            time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def serving(settings: Settings, db: str, port: int | None = None, timeout: float = 300.0) -> Iterator[str]:
+    """A server like `faqbot serve` in its own process on `settings`' index; yields its URL, stops it after."""
+    port = port or _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("FAQBOT_USER", "FAQBOT_PASSWORD")}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(settings.data_dir), str(settings.index_dir), db,
+                                 str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_ready(url, proc, timeout, log)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float, log) -> float:
+    """Seconds until `url` answers; raises `BotError` with the server's last lines if it dies or times out."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return time.perf_counter() - began
+        time.sleep(0.1)
+    log.seek(0)
+    tail = " | ".join(log.read().decode(errors="replace").strip().splitlines()[-5:])
+    raise BotError(f"the load test's server at {url} did not start (exit {proc.poll()}): {tail}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def format_load(load: dict) -> str:
+    """One paragraph for `faqbot bench --load` without --json."""
+    long = load["long"]
+    change = "-" if long["p95_change"] is None else f"{long['p95_change']:+.0%}"
+    return "\n".join([
+        f"load: {load['clients']} clients x {load['replicas']} server(s), {load['seconds']:g} s per phase, "
+        f"store {load['store']}",
+        f"  distinct questions: {load['requests']} requests, {load['errors']} errors, "
+        f"{load['throughput_rps']} req/s, p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms; "
+        f"{load['feedback_posts']} feedback posts, lost writes {load['lost_writes']}",
+        f"  repeated questions (cache): {load['throughput_repeat_rps']} req/s, p95 {load['repeat']['p95_ms']} ms",
+        f"  with one client pasting {LONG_CHARS // 1000} kB questions: others' p95 {long['others']['p95_ms']} ms "
+        f"({change}), "
+        f"{long['long_requests']} long questions, p50 {long['long_p50_ms']} ms, {long['long_errors']} errors",
+    ])
