@@ -39,6 +39,7 @@ def review(ctx: click.Context, as_json: bool, since: datetime | None, accept: in
 
     from .review import ReviewState, build_queue, state_path
     from .review import accept as accept_group
+    from .review import open_bot as open_review_bot
     from .review import reject as reject_group
     from .store import open_store
 
@@ -58,7 +59,11 @@ def review(ctx: click.Context, as_json: bool, since: datetime | None, accept: in
     finally:
         store.close()
     state = ReviewState(state_path(target))
-    groups = build_queue(_open_bot(settings), outcomes, votes, state)
+    bot, stale = open_review_bot(settings)
+    if stale:
+        click.echo("Note: the index is older than the data; suggestions come from the last build (`faqbot build`).",
+                   err=True)
+    groups = build_queue(bot, outcomes, votes, state)
     number = accept if accept is not None else reject
     if number is not None:
         if not 1 <= number <= len(groups):

@@ -52,6 +52,9 @@ def explain(bot: FaqBot, question: str, top: int = TOP) -> dict:
     out = {"query": answer.query, "lang": answer.lang, "status": answer.status, "answered": answer.answered,
            "answer_id": answer.entry.id if answer.entry else None, "confidence": round(answer.confidence, 4),
            "threshold": round(float(cal["threshold"]), 4), "bias": round(float(cal["bias"]), 4),
+           # every number of the decision the calibration holds (threshold, ambiguity gap, choice floor, ...)
+           "decision": {k: round(float(v), 4) for k, v in cal.items()
+                        if k in ("threshold", "ambiguity_gap", "choice_floor") and v is not None},
            "choices": [h.entry.id for h in answer.choices], "message": answer.message, "entries": []}
     if answer.status == "error" or not answer.hits:
         return out
@@ -98,6 +101,7 @@ def format_explanation(data: dict) -> str:
              f"Status: {data['status']}" + (f" -> {data['answer_id']}" if data["answer_id"] else "")
              + (f" (choices: {', '.join(data['choices'])})" if data["choices"] else ""),
              f"Confidence {data['confidence']:.3f} vs threshold {data['threshold']:.3f}"
+             + "".join(f", {k.replace('_', ' ')} {v:.3f}" for k, v in data["decision"].items() if k != "threshold")
              + (f"; gap to the second entry {data['gap']:.3f}" if data.get("gap") is not None else "")]
     if data["message"]:
         lines.append(data["message"])

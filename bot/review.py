@@ -42,8 +42,9 @@ from .text import detect_lang, normalize
 
 if TYPE_CHECKING:
     from .answer import FaqBot
+    from .settings import Settings
 
-__all__ = ["KINDS", "Group", "ReviewState", "accept", "build_queue", "pair_cosines", "reject", "state_path"]
+__all__ = ["KINDS", "Group", "ReviewState", "accept", "build_queue", "open_bot", "pair_cosines", "reject", "state_path"]
 
 KINDS = ("no_match", "ambiguous", "low_confidence", "downvoted")
 #: Answered with less than even odds of being right: worth a look.
@@ -205,6 +206,21 @@ def build_queue(bot: FaqBot, outcomes: list[dict], votes: list[dict], state: Rev
             g.suggested = {"id": e.id, "question": e.question_en if g.lang == "en" and e.question_en else e.question,
                            "score": round(best.score, 4)}
     return groups
+
+
+def open_bot(settings: Settings) -> tuple[FaqBot, bool]:
+    """The bot for reviewing, and whether its index is older than the data. Unlike `FaqBot.open` a stale index
+    is accepted: after `--accept` the data changed, and the next group can still be reviewed before a build."""
+    from .answer import FaqBot
+    from .embed import load_model, model_version
+    from .entries import data_fingerprint
+    from .index import check_manifest, load_build, read_manifest
+
+    manifest = read_manifest(settings.index_dir)
+    check_manifest(settings.index_dir, manifest, settings.model, model_version(settings.model),
+                   str(manifest.get("data_hash")))  # model and format must match; the data may have moved on
+    bot = FaqBot(settings, load_build(settings.index_dir, manifest), load_model(settings.model))
+    return bot, manifest.get("data_hash") != data_fingerprint(settings.data_dir)
 
 
 def accept(data_dir: Path, group: Group, state: ReviewState, to: str | None = None) -> dict:
