@@ -5,7 +5,7 @@ Gradio's plain two-step protocol (`POST /gradio_api/call/ask` -> event id, `GET 
 as server-sent events), which costs the load generator far less than `gradio_client`. Every question is
 distinct (the labelled sets' questions, numbered) so no answer can come from the cache; every
 `FEEDBACK_EVERY`-th call is a feedback post, and a vote the server acknowledged must be in the store
-afterwards (`lost_writes`). Three phases of `seconds` each: distinct questions; the same few questions
+afterwards (`lost_writes`). After a short warm-up, three phases of `seconds` each: distinct questions; the same few questions
 (cache hits: `throughput_repeat_rps`); distinct questions again while one more client pastes 100 kB
 questions (`long`: how much the others' p95 moves).
 
@@ -55,8 +55,8 @@ import sys
 from pathlib import Path
 from bot.settings import Settings
 from bot.web import serve
-serve(Settings(data_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), feedback_db=sys.argv[3]), "127.0.0.1",
-      int(sys.argv[4]))
+db = sys.argv[3] if sys.argv[3].startswith("postgresql") else Path(sys.argv[3])
+serve(Settings(data_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), feedback_db=db), "127.0.0.1", int(sys.argv[4]))
 """
 
 
@@ -141,7 +141,7 @@ def _client(url: str, questions: list[str], counter: itertools.count, seconds: f
             question = f"{question} #{number}"
         began = time.perf_counter()
         try:
-            if feedback and n % FEEDBACK_EVERY == FEEDBACK_EVERY - 1:
+            if feedback and n % FEEDBACK_EVERY == 1:  # every client posts early, then every 10th call
                 vote = client.call("feedback", question, "up" if number % 2 else "down", None)
                 with tally.lock:
                     tally.acked.append(vote["key"])
@@ -195,6 +195,7 @@ def run_load(settings: Settings, *, clients: int = 50, seconds: float = 20.0, ur
                 db = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="faqbot-load-")))
                          / "feedback.sqlite3")
             urls = [stack.enter_context(serving(settings, db))]
+        run_phase(urls, clients, min(2.0, seconds / 4), questions[::-1], feedback=False)  # warm-up, not counted
         distinct = run_phase(urls, clients, seconds, questions)
         repeat = run_phase(urls, clients, seconds / 2, questions[:REPEATED], feedback=False)
         long = Tally()
