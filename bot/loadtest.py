@@ -5,9 +5,9 @@ Gradio's plain two-step protocol (`POST /gradio_api/call/ask` -> event id, `GET 
 as server-sent events), which costs the load generator far less than `gradio_client`. Every question is
 distinct (the labelled sets' questions, numbered) so no answer can come from the cache; every
 `FEEDBACK_EVERY`-th call is a feedback post, and a vote the server acknowledged must be in the store
-afterwards (`lost_writes`). After a short warm-up, three phases of `seconds` each: distinct questions; the same few questions
-(cache hits: `throughput_repeat_rps`); distinct questions again while one more client pastes 100 kB
-questions (`long`: how much the others' p95 moves).
+afterwards (`lost_writes`). After a short warm-up, three phases of `seconds` each: distinct questions; the
+same few questions (cache hits: `throughput_repeat_rps`); distinct questions again while one more client
+pastes 100 kB questions (`long`: how much the others' p95 moves).
 
 The server is the one at `urls`, or one started here like `faqbot serve` on the given index with its own
 feedback database (a temporary SQLite file unless `db` names one), stopped at the end.
