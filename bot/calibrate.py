@@ -8,9 +8,11 @@ combiner has not seen, not just for the tuning phrasings:
 
 - threshold: the lowest that lets through at most `MAX_FALSE_ANSWER_RATE` of the queries that must not
   be answered (out of scope, or top entry wrong) — the bot should answer exactly when it would be right;
-- ambiguity_gap: the smallest gap between the top two scores below which the bot offers both ("which did
-  you mean?") that removes the most wrong answers while keeping at most `MAX_AMBIGUOUS_RATE` of the
-  in-scope queries ambiguous.
+- ambiguity_gap and choice_floor: when the top two or three scores are all at least the floor and closer
+  than the gap, the bot offers them ("which did you mean?") instead of picking one; chosen to remove the
+  most wrong answers, then to keep the most right ones, then to turn the most "no confident answer"
+  replies into choices holding the right entry, keeping at most `MAX_AMBIGUOUS_RATE` of the queries
+  ambiguous (`choose_gap`).
 """
 
 from __future__ import annotations
@@ -82,13 +84,13 @@ def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
     top_prob = np.asarray([r[0] for r in ranked])
     top_right = np.asarray([r[0] for r in right], dtype=bool)
     threshold = choose_threshold(top_prob, top_right)
-    gap = choose_gap(ranked, right, in_scope, threshold)
+    gap, floor = choose_gap(ranked, right, in_scope, threshold)
     return {"method": f"logistic combiner on tuning queries; on {FOLDS}-fold out-of-fold scores: threshold at "
                       f"most {MAX_FALSE_ANSWER_RATE:.0%} false answers, ambiguity gap at most "
                       f"{MAX_AMBIGUOUS_RATE:.0%} of in-scope queries ambiguous",
             "features": list(features), "weights": weights.tolist(), "bias": bias,
             "mean": mean.tolist(), "scale": scale.tolist(), "threshold": threshold,
-            "ambiguity_gap": gap, "choice_floor": threshold,
+            "ambiguity_gap": gap, "choice_floor": floor,
             "n_queries": len(queries), "n_pairs": int(len(y))}
 
 
@@ -103,20 +105,31 @@ def choose_threshold(top_prob: np.ndarray, top_right: np.ndarray, max_false: flo
 
 
 def choose_gap(ranked: list[list[float]], right: list[list[bool]], in_scope: list[bool], threshold: float,
-               max_ambiguous: float = MAX_AMBIGUOUS_RATE) -> float:
-    """The gap that leaves the fewest wrong answers with at most `max_ambiguous` of in-scope queries
-    ambiguous; among equals the smallest (offering choices costs the user a click)."""
-    n_in = max(sum(in_scope), 1)
-    best, best_wrong = 0.0, None
-    for gap in GAPS:
-        calibration = {"threshold": threshold, "ambiguity_gap": gap, "choice_floor": threshold}
-        wrong = ambiguous = 0
-        for scores, rights, inside in zip(ranked, right, in_scope, strict=True):
-            decision, _ = decide(scores, calibration)
-            wrong += decision == "answer" and not rights[0]
-            ambiguous += decision == "ambiguous" and inside
-        if ambiguous / n_in > max_ambiguous:
-            break  # a wider gap only makes more queries ambiguous
-        if best_wrong is None or wrong < best_wrong:
-            best, best_wrong = float(gap), wrong
+               max_ambiguous: float = MAX_AMBIGUOUS_RATE) -> tuple[float, float]:
+    """(ambiguity_gap, choice_floor) for `decide`, from the top scores of each tuning query.
+
+    Among the rules that keep at most `max_ambiguous` of the in-scope queries (and of the out-of-scope ones)
+    ambiguous: the fewest wrong answers first, then the most right answers, then the most in-scope queries
+    turned from "no confident answer" into choices that hold the right entry; among equals the narrowest gap
+    and the highest floor (offering choices costs the user a click).
+    """
+    n_in, n_out = max(sum(in_scope), 1), max(len(in_scope) - sum(in_scope), 1)
+    best, best_key = (0.0, threshold), None
+    for floor in (threshold, threshold * 0.75, threshold * 0.5):
+        for gap in GAPS:
+            calibration = {"threshold": threshold, "ambiguity_gap": gap, "choice_floor": floor}
+            wrong = right_answers = helped = ambiguous_in = ambiguous_out = 0
+            for scores, rights, inside in zip(ranked, right, in_scope, strict=True):
+                decision, n = decide(scores, calibration)
+                wrong += decision == "answer" and not rights[0]
+                right_answers += decision == "answer" and rights[0]
+                if decision == "ambiguous":
+                    ambiguous_in += inside
+                    ambiguous_out += not inside
+                    helped += inside and any(rights[:n])
+            if ambiguous_in / n_in > max_ambiguous or ambiguous_out / n_out > max_ambiguous:
+                break  # a wider gap only makes more queries ambiguous
+            key = (wrong, -right_answers, -helped)
+            if best_key is None or key < best_key:
+                best, best_key = (float(gap), float(floor)), key
     return best

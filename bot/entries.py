@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from . import yamlfile
+from .asks import ASK_KINDS
 from .errors import DataError, Problem
 
 SOURCES_FILE = "sources.yaml"
@@ -38,9 +39,9 @@ MAIN_SECTION = "質疑応答"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_TRANSLATION_KEYS = {"question_en", "answer_en", "alt_ja", "alt_en", "not_ja", "not_en", "see_also"}
+_TRANSLATION_KEYS = {"question_en", "answer_en", "alt_ja", "alt_en", "not_ja", "not_en", "see_also", "asks"}
 #: Per-entry keys of bilingual.yaml that hold lists of text.
-_LIST_KEYS = ("alt_ja", "alt_en", "not_ja", "not_en", "see_also")
+_LIST_KEYS = ("alt_ja", "alt_en", "not_ja", "not_en", "see_also", "asks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Entry:
     not_ja: tuple[str, ...] = ()
     not_en: tuple[str, ...] = ()
     see_also: tuple[str, ...] = ()  # ids of answered entries that meet the same need (entries without an answer)
+    asks: tuple[str, ...] = ()  # kinds of information the official answer gives (asks.ASK_KINDS); () = not said
     # what a person needs to recognise the source document (from data/sources.yaml); "" when not given
     source_title: str = ""
     source_title_en: str = ""
@@ -380,7 +382,8 @@ def _string_list(node: yaml.Node, path: Path, what: str, problems: list[Problem]
 
 
 def load_translations(path: Path, problems: list[Problem]) -> dict[str, tuple[int, dict]]:
-    """id -> (line, {question_en, answer_en, alt_ja, alt_en, not_ja, not_en, see_also}) from the bilingual file."""
+    """id -> (line, {question_en, answer_en, alt_ja, alt_en, not_ja, not_en, see_also, asks}) from the bilingual
+    file."""
     if not path.is_file():
         problems.append(Problem(path, 1, "missing: it holds the English translation of every official entry"))
         return {}
@@ -446,6 +449,10 @@ def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
                 Problem(path, line, f"{e.id}: answer_en must be empty: the entry has no official answer to translate")
             )
         _check_counter_examples(e.id, t, path, problems)
+        for kind, kind_line in zip(t["asks"], t.get("_asks_lines", []), strict=False):
+            if kind not in ASK_KINDS:
+                problems.append(Problem(path, kind_line, f"{e.id}.asks: unknown kind {kind!r}; use "
+                                        + ", ".join(ASK_KINDS)))
         fields = {k: v for k, v in t.items() if not k.startswith("_")}
         merged.append(
             Entry(**{**{k: getattr(e, k) for k in e.__dataclass_fields__}, **fields, **described})  # type: ignore[arg-type]

@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from .answer import FaqBot
 
 __all__ = [
-    "ABLATIONS", "DENSE", "DEPTH", "LEXICAL", "METRICS", "OUT_OF_SCOPE", "Report", "Row", "ablation", "confusions",
-    "encode", "evaluate", "evaluate_file", "format_report", "metrics", "ranking_metrics", "threshold_sweep",
+    "ABLATIONS", "ASKS", "DENSE", "DEPTH", "LEXICAL", "METRICS", "OUT_OF_SCOPE", "Report", "Row", "ablation",
+    "confusions", "encode", "evaluate", "evaluate_file", "format_report", "metrics", "ranking_metrics",
+    "threshold_sweep",
 ]
 
 #: Hits kept per query: enough for MRR@10 and nDCG@10.
@@ -65,14 +66,17 @@ LANGS = ("ja", "en")
 #: The "expected" side of a confusion when an out-of-scope query was answered.
 OUT_OF_SCOPE = "(out of scope)"
 
-#: The two families of signals (see `search.FEATURES`): from the embeddings, and from the tokens.
+#: The families of signals (see `search.FEATURES`): from the embeddings, from the tokens, and what the
+#: question asks for against what the entry gives (bot/asks.py).
 DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap")
 LEXICAL = ("bm25", "bm25_gap", "coverage", "known")
+ASKS = ("asks_other",)
 #: Feature subsets `ablation` refits: all, each family alone, and all but one signal.
 ABLATIONS: dict[str, tuple[str, ...]] = {
     "all signals": FEATURES,
     "dense only": DENSE,
     "lexical only": LEXICAL,
+    "dense + lexical (no asks)": DENSE + LEXICAL,
     **{f"without {name}": tuple(f for f in FEATURES if f != name) for name in FEATURES},
 }
 

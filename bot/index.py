@@ -73,7 +73,7 @@ def lexical_document(entry: Entry) -> str:
 def entry_from_json(data: dict) -> Entry:
     fields = Entry.__dataclass_fields__
     record = {k: v for k, v in data.items() if k in fields}
-    for key in ("alt_ja", "alt_en", "not_ja", "not_en", "see_also", "links"):
+    for key in ("alt_ja", "alt_en", "not_ja", "not_en", "see_also", "asks", "links"):
         record[key] = tuple(record.get(key, ()))
     return Entry(**record)
 

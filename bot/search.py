@@ -3,7 +3,9 @@
 Signals per candidate entry (see `FEATURES`): the best cosine to its question-like texts (official
 question, translation, alternates) and to its answer texts, the margin of that cosine over the best
 other entry and over the nearest known off-topic question (data/out_of_scope.yaml), BM25 over
-fugashi tokens and its margin, and how much of the question's vocabulary the entry (and the sheet) covers.
+fugashi tokens and its margin, how much of the question's vocabulary the entry (and the sheet) covers, and
+whether the question asks for a kind of information the entry's answer does not give (`asks`: a price,
+a number, a product, ... — the near-domain questions that share a rare term with an entry).
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .asks import asked_kinds, asks_other
 from .embed import encode_queries
 from .entries import Entry
 from .index import Index
@@ -27,7 +30,7 @@ from .text import detect_lang, normalize, tokens
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known")
+FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
@@ -130,6 +133,7 @@ class Searcher:
         cand = np.unique(np.concatenate([np.argpartition(-best, k - 1)[:k], np.argpartition(-bm25, k - 1)[:k]]))
         q_set = set(q_tokens)
         known = len(q_set & self.vocabulary) / len(q_set) if q_set else 0.0
+        kinds = asked_kinds(query)
         top2_best, top2_bm25 = _two_largest(best), _two_largest(bm25)
         rows_out = []
         for c in cand:
@@ -137,7 +141,7 @@ class Searcher:
             other_bm25 = top2_bm25[1] if bm25[c] == top2_bm25[0] else top2_bm25[0]
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
             rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
-                             bm25[c] - other_bm25, coverage, known])
+                             bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks)])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
     def score(self, features: np.ndarray) -> np.ndarray:

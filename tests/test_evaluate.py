@@ -16,6 +16,7 @@ import pytest
 from bot.entries import Entry
 from bot.evaluate import (
     ABLATIONS,
+    ASKS,
     DENSE,
     LEXICAL,
     METRICS,
@@ -195,7 +196,7 @@ def test_cli_eval_meets_targets_on_test_queries(settings, built_index):
 
 def test_signal_families_cover_every_feature():
     """A new signal in search.FEATURES must be put in one family, or the ablation misreads it."""
-    assert sorted(DENSE + LEXICAL) == sorted(FEATURES)
+    assert sorted(DENSE + LEXICAL + ASKS) == sorted(FEATURES)
     assert all(set(features) <= set(FEATURES) for features in ABLATIONS.values())
 
 
