@@ -12,6 +12,8 @@ so a reload keeps them. This is the only module that imports gradio.
 import logging
 import os
 import re
+import signal
+import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -480,5 +482,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth_from_env()  # refuse a half-configured login before the slow start
+    # `kill`, systemd and `docker stop` send SIGTERM: leave as Ctrl+C does, so the store's exit hook writes
+    # the outcomes still queued instead of the process dying with them
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo = create_app(settings)
     launch(demo, settings, host=host, port=port)
