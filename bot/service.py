@@ -197,16 +197,6 @@ class ChatService:
                     "saved" if durable else "queued, not yet saved")
         return durable
 
-    # -- transitional: web.py's handlers before the page moves to `vote` (removed once nothing calls them)
-
-    def rate(self, record: dict, liked: bool, session: str) -> str | None:
-        """Old 👍/👎 call: a vote under a new key; the key when durable, else None."""
-        key = uuid.uuid4().hex
-        return key if self.vote(key, "up" if liked else "down", session=session, record=record) else None
-
-    def note_unanswered(self, answer: Answer, session: str) -> None:
-        """Old call: `ask` records every outcome itself now."""
-
     def stats(self) -> dict[str, Any]:
         """Cache hits and misses, workers and build (for logs and the load benchmark)."""
         return {"workers": self.workers, "build": self.build, "cache_hits": self.hits, "cache_misses": self.misses,
