@@ -78,3 +78,13 @@ def test_cache_keys_model_kind_and_text_and_survives_damage(tmp_path):
     assert VectorCache(tmp_path, "m", "v1").encode("passage", ["abc"], fake)[0, 0] == 3 and len(calls) == 4
     with pytest.raises(ValueError, match="unknown text kind"):
         cache.encode("image", ["x"], fake)
+
+
+def test_bench_rebuild_measures_one_alternate_against_the_cache(settings, model, built_index):
+    from bot.vectorcache import time_rebuild_one_alt
+
+    before = sorted(p.name for p in (settings.index_dir / "builds").iterdir())
+    result = time_rebuild_one_alt(settings, model)
+    assert result["rebuild_one_alt_encoded"] == {"query": 0, "passage": 1}
+    assert result["rebuild_one_alt_s"] > 0
+    assert sorted(p.name for p in (settings.index_dir / "builds").iterdir()) == before  # caller's index untouched
