@@ -231,12 +231,13 @@ def copy_html(entry: Entry, lang: str, ui_lang: str) -> str:
 
 
 def vote_html(key: str, ui_lang: str, rating: str | None = None) -> str:
-    """👍/👎 for one answer (the answer's `key` in each button's value); the current vote is aria-pressed."""
+    """👍/👎 for one answer (the answer's `key` in each button's value); the current vote is pressed."""
     words, buttons = UI[ui_lang], []
     for kind, icon in (("up", "👍"), ("down", "👎")):
-        pressed = "true" if rating == kind else "false"
-        buttons.append(f'<button type="button" class="fb-vote fb-{kind}" value="{kind} {html.escape(key, quote=True)}" '
-                       f'aria-pressed="{pressed}"><span aria-hidden="true">{icon}</span> '
+        on = rating == kind  # Gradio's sanitizer drops aria-pressed: the page's script sets it from fb-pressed
+        css = f"fb-vote fb-{kind}" + (" fb-pressed" if on else "")
+        buttons.append(f'<button type="button" class="{css}" value="{kind} {html.escape(key, quote=True)}" '
+                       f'aria-pressed="{"true" if on else "false"}"><span aria-hidden="true">{icon}</span> '
                        f"{html.escape(words[kind])}</button>")
     return (f'<div class="fb-votes" lang="{ui_lang}"><span class="fb-votes-q">{html.escape(words["votes"])}</span> '
             f'{"".join(buttons)}</div>')

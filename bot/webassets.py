@@ -36,7 +36,7 @@ CSS = """
   background: var(--background-fill-primary); color: var(--body-text-color); }
 .fb-ask, .fb-pick { color: var(--link-text-color); }
 .fb-ask:hover, .fb-pick:hover, .fb-copy:hover, .fb-vote:hover { border-color: var(--color-accent); }
-.fb-vote[aria-pressed="true"] { border: 2px solid var(--color-accent); font-weight: 700; }
+.fb-vote.fb-pressed { border: 2px solid var(--color-accent); font-weight: 700; }
 .fb-votes { display: flex; flex-wrap: wrap; align-items: center; gap: .4em; margin-top: .6em; font-size: .95em; }
 .fb-copy { margin: .2em 0 .4em; }
 .fb-pending p { font-style: italic; }
@@ -163,6 +163,10 @@ PAGE_JS = r"""
       } else if (["Scroll down", WORDS.en.scroll, WORDS.ja.scroll].includes(label)) {
         named(el, words.scroll);
       }
+    });
+    document.querySelectorAll("#chat button.fb-vote").forEach((el) => {  // the sanitizer drops aria-pressed
+      const pressed = el.classList.contains("fb-pressed") ? "true" : "false";
+      if (el.getAttribute("aria-pressed") !== pressed) el.setAttribute("aria-pressed", pressed);
     });
     let newest = null;
     document.querySelectorAll("#chat .fb-answer").forEach((el) => {

@@ -188,7 +188,8 @@ def test_no_confident_answer_shows_the_contact_line_escaped():
 
 def test_votes_show_the_current_vote_and_follow_the_page_language():
     out = answer_html(_answer(_entry(), "en"), key='k"1', ui_lang="ja", rating="down")
-    assert 'value="up k&quot;1" aria-pressed="false"' in out and 'value="down k&quot;1" aria-pressed="true"' in out
+    assert 'class="fb-vote fb-up" value="up k&quot;1" aria-pressed="false"' in out
+    assert 'class="fb-vote fb-down fb-pressed" value="down k&quot;1" aria-pressed="true"' in out
     assert f'{UI["ja"]["votes"]}</span>' in out and "fb-votes" in out
     assert "fb-votes" not in answer_html(_answer(_entry(), "en"))  # no key: nothing to vote on
     assert "fb-votes" not in answer_html(_answer(None, "en", status="error", message="x"), key="k")
