@@ -29,9 +29,10 @@ if TYPE_CHECKING:  # importing sentence-transformers (and torch) costs seconds: 
 
 #: Tokens (with the specials and the "query: " prefix) the bundled encoder reads of a question. e5 reads at most
 #: 512, but its cost grows with the length (about 1.3 ms per token on one core, against ~24 ms for a typical
-#: 17-token question): 128 keeps the longest question under 10 x a typical one (docs/benchmarks.md) and still
-#: holds ~300 Japanese characters or ~90 English words, far more than a question needs to be recognised.
-MAX_QUERY_TOKENS = 128
+#: 17-token question; at 128 tokens a whole answer cost 10.8 x a typical one on a busy machine): 96 keeps the
+#: longest question under 10 x (docs/benchmarks.md, "Load") and still holds ~220 Japanese characters or ~70
+#: English words, far more than a question needs to be recognised. BM25 still reads the whole question.
+MAX_QUERY_TOKENS = 96
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+import psutil
 
 from .errors import BotError
 from .queries import read_queries
@@ -196,7 +197,9 @@ def run_load(settings: Settings, *, clients: int = 50, seconds: float = 20.0, ur
                          / "feedback.sqlite3")
             urls = [stack.enter_context(serving(settings, db))]
         run_phase(urls, clients, min(2.0, seconds / 4), questions[::-1], feedback=False)  # warm-up, not counted
+        before = _cpu_seconds()
         distinct = run_phase(urls, clients, seconds, questions)
+        cpu = {side: after - before[side] for side, after in _cpu_seconds().items()}
         repeat = run_phase(urls, clients, seconds / 2, questions[:REPEATED], feedback=False)
         long = Tally()
         probe = run_phase(urls, clients, seconds, questions, feedback=False, long_client=long)
@@ -207,11 +210,26 @@ def run_load(settings: Settings, *, clients: int = 50, seconds: float = 20.0, ur
         "clients": clients, **main, "throughput_repeat_rps": repeat.summary()["throughput_rps"],
         "lost_writes": lost, "store": store, "replicas": len(urls), "seconds": seconds,
         "feedback_posts": len(distinct.acked), "error_samples": sorted(set(distinct.errors))[:5],
+        # CPU per request of the distinct phase: what the machine's other load does not change much
+        **{f"{side}_cpu_ms_per_request": round(1000 * used / max(1, len(distinct.latencies_ms)), 2)
+           for side, used in cpu.items() if used > 0},
         "repeat": repeat.summary(),
         "long": {"others": probed, "p95_change": None if change is None else round(change, 3),
                  "long_requests": len(long.latencies_ms) + len(long.errors), "long_errors": len(long.errors),
                  "long_p50_ms": long.summary()["p50_ms"]},
     }
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process (the clients) and by the servers it started (its children)."""
+    me = psutil.Process()
+    servers = 0.0
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            servers += times.user + times.system
+    own = me.cpu_times()
+    return {"client": own.user + own.system, "server": servers}
 
 
 def lost_writes(db: str | None, acked: list[str]) -> tuple[int | None, str]:
@@ -284,7 +302,8 @@ def format_load(load: dict) -> str:
         f"store {load['store']}",
         f"  distinct questions: {load['requests']} requests, {load['errors']} errors, "
         f"{load['throughput_rps']} req/s, p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms; "
-        f"{load['feedback_posts']} feedback posts, lost writes {load['lost_writes']}",
+        f"{load['feedback_posts']} feedback posts, lost writes {load['lost_writes']}; CPU per request: server "
+        f"{load.get('server_cpu_ms_per_request', '-')} ms, clients {load.get('client_cpu_ms_per_request', '-')} ms",
         f"  repeated questions (cache): {load['throughput_repeat_rps']} req/s, p95 {load['repeat']['p95_ms']} ms",
         f"  with one client pasting {LONG_CHARS // 1000} kB questions: others' p95 {long['others']['p95_ms']} ms "
         f"({change}), "
