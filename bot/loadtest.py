@@ -5,9 +5,10 @@ Gradio's plain two-step protocol (`POST /gradio_api/call/ask` -> event id, `GET 
 as server-sent events), which costs the load generator far less than `gradio_client`. Every question is
 distinct (the labelled sets' questions, numbered) so no answer can come from the cache; every
 `FEEDBACK_EVERY`-th call is a feedback post, and a vote the server acknowledged must be in the store
-afterwards (`lost_writes`). After a short warm-up, three phases of `seconds` each: distinct questions; the
-same few questions (cache hits: `throughput_repeat_rps`); distinct questions again while one more client
-pastes 100 kB questions (`long`: how much the others' p95 moves).
+afterwards (`lost_writes`). After a short warm-up (not counted): `seconds` of distinct questions with
+feedback (the main numbers); `seconds` / 2 of the same six questions (cache hits: `throughput_repeat_rps`);
+`seconds` / 2 of distinct questions without feedback, then `seconds` / 2 more while one more client pastes
+100 kB questions (`long`: how much the others' p95 moves against the phase just before).
 
 The server is the one at `urls`, or one started here like `faqbot serve` on the given index with its own
 feedback database (a temporary SQLite file unless `db` names one), stopped at the end.
@@ -196,16 +197,17 @@ def run_load(settings: Settings, *, clients: int = 50, seconds: float = 20.0, ur
                 db = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="faqbot-load-")))
                          / "feedback.sqlite3")
             urls = [stack.enter_context(serving(settings, db))]
-        run_phase(urls, clients, min(2.0, seconds / 4), questions[::-1], feedback=False)  # warm-up, not counted
+        run_phase(urls, clients, min(5.0, seconds / 4), questions[::-1], feedback=False)  # warm-up, not counted
         before = _cpu_seconds()
         distinct = run_phase(urls, clients, seconds, questions)
         cpu = {side: after - before[side] for side, after in _cpu_seconds().items()}
         repeat = run_phase(urls, clients, seconds / 2, questions[:REPEATED], feedback=False)
+        plain = run_phase(urls, clients, seconds / 2, questions[1::2], feedback=False)  # the probe's baseline
         long = Tally()
-        probe = run_phase(urls, clients, seconds, questions, feedback=False, long_client=long)
+        probe = run_phase(urls, clients, seconds / 2, questions[::2], feedback=False, long_client=long)
         lost, store = lost_writes(db, distinct.acked)
-    main, probed = distinct.summary(), probe.summary()
-    change = (probed["p95_ms"] / main["p95_ms"] - 1) if main["p95_ms"] and probed["p95_ms"] else None
+    main, baseline, probed = distinct.summary(), plain.summary(), probe.summary()
+    change = (probed["p95_ms"] / baseline["p95_ms"] - 1) if baseline["p95_ms"] and probed["p95_ms"] else None
     return {
         "clients": clients, **main, "throughput_repeat_rps": repeat.summary()["throughput_rps"],
         "lost_writes": lost, "store": store, "replicas": len(urls), "seconds": seconds,
@@ -214,7 +216,7 @@ def run_load(settings: Settings, *, clients: int = 50, seconds: float = 20.0, ur
         **{f"{side}_cpu_ms_per_request": round(1000 * used / max(1, len(distinct.latencies_ms)), 2)
            for side, used in cpu.items() if used > 0},
         "repeat": repeat.summary(),
-        "long": {"others": probed, "p95_change": None if change is None else round(change, 3),
+        "long": {"baseline": baseline, "others": probed, "p95_change": None if change is None else round(change, 3),
                  "long_requests": len(long.latencies_ms) + len(long.errors), "long_errors": len(long.errors),
                  "long_p50_ms": long.summary()["p50_ms"]},
     }
@@ -306,6 +308,6 @@ def format_load(load: dict) -> str:
         f"{load.get('server_cpu_ms_per_request', '-')} ms, clients {load.get('client_cpu_ms_per_request', '-')} ms",
         f"  repeated questions (cache): {load['throughput_repeat_rps']} req/s, p95 {load['repeat']['p95_ms']} ms",
         f"  with one client pasting {LONG_CHARS // 1000} kB questions: others' p95 {long['others']['p95_ms']} ms "
-        f"({change}), "
+        f"against {long['baseline']['p95_ms']} ms just before ({change}), "
         f"{long['long_requests']} long questions, p50 {long['long_p50_ms']} ms, {long['long_errors']} errors",
     ])
