@@ -43,6 +43,8 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     data_hash = data_fingerprint(settings.data_dir)
     entries = load_entries(settings.data_dir)
     anchors = load_out_of_scope(settings.data_dir, [])  # validated by load_entries already
+    # an entry's counter-examples (not_ja / not_en: questions it looks like but does not answer) are off-topic too
+    anchors += [t for e in entries for t in (*e.not_ja, *e.not_en)]
     queries = read_queries(settings.data_dir / TUNE_FILE, {e.id for e in entries})
     model = model or load_model(settings.model)
     # vectors of texts an earlier build already embedded are reused (bot/vectorcache.py)

@@ -8,11 +8,10 @@ combiner has not seen, not just for the tuning phrasings:
 
 - threshold: the lowest that lets through at most `MAX_FALSE_ANSWER_RATE` of the queries that must not
   be answered (out of scope, or top entry wrong) — the bot should answer exactly when it would be right;
-- ambiguity_gap and choice_floor: when the top two or three scores are all at least the floor and closer
-  than the gap, the bot offers them ("which did you mean?") instead of picking one; chosen to remove the
-  most wrong answers, then to keep the most right ones, then to turn the most "no confident answer"
-  replies into choices holding the right entry, keeping at most `MAX_AMBIGUOUS_RATE` of the queries
-  ambiguous (`choose_gap`).
+- ambiguity_gap and choice_floor: below the threshold, when the top two or three scores are all at least
+  the floor and closer than the gap, the bot offers them ("which did you mean?") instead of "no confident
+  answer"; chosen so the choices hold the right entry as often as possible, keeping at most
+  `MAX_AMBIGUOUS_RATE` of the queries ambiguous (`choose_gap`).
 """
 
 from __future__ import annotations
@@ -108,28 +107,29 @@ def choose_gap(ranked: list[list[float]], right: list[list[bool]], in_scope: lis
                max_ambiguous: float = MAX_AMBIGUOUS_RATE) -> tuple[float, float]:
     """(ambiguity_gap, choice_floor) for `decide`, from the top scores of each tuning query.
 
-    Among the rules that keep at most `max_ambiguous` of the in-scope queries (and of the out-of-scope ones)
-    ambiguous: the fewest wrong answers first, then the most right answers, then the most in-scope queries
-    turned from "no confident answer" into choices that hold the right entry; among equals the narrowest gap
-    and the highest floor (offering choices costs the user a click).
+    Ambiguity only turns "no confident answer" into choices, so the rule is judged by the in-scope queries
+    whose choices would hold the right entry minus the queries whose choices would not (out of scope, or
+    without the right entry); none is adopted unless that is positive. At most `max_ambiguous` of the
+    in-scope and of the out-of-scope queries may become ambiguous. Among equals the narrowest gap and the
+    highest floor.
     """
     n_in, n_out = max(sum(in_scope), 1), max(len(in_scope) - sum(in_scope), 1)
-    best, best_key = (0.0, threshold), None
-    for floor in (threshold, threshold * 0.75, threshold * 0.5):
+    best, best_key = (0.0, threshold), (0, 0)
+    for floor in (threshold * 0.75, threshold * 0.5, threshold * 0.25):
         for gap in GAPS:
             calibration = {"threshold": threshold, "ambiguity_gap": gap, "choice_floor": floor}
-            wrong = right_answers = helped = ambiguous_in = ambiguous_out = 0
+            helped = useless = ambiguous_in = ambiguous_out = 0
             for scores, rights, inside in zip(ranked, right, in_scope, strict=True):
                 decision, n = decide(scores, calibration)
-                wrong += decision == "answer" and not rights[0]
-                right_answers += decision == "answer" and rights[0]
                 if decision == "ambiguous":
                     ambiguous_in += inside
                     ambiguous_out += not inside
-                    helped += inside and any(rights[:n])
+                    hit = inside and any(rights[:n])
+                    helped += hit
+                    useless += not hit
             if ambiguous_in / n_in > max_ambiguous or ambiguous_out / n_out > max_ambiguous:
                 break  # a wider gap only makes more queries ambiguous
-            key = (wrong, -right_answers, -helped)
-            if best_key is None or key < best_key:
+            key = (useless - helped, useless)  # adopted only when choices help more often than not
+            if key < best_key:
                 best, best_key = (float(gap), float(floor)), key
     return best

@@ -9,9 +9,9 @@ a number, a product, ... — the near-domain questions that share a rare term wi
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
-Entries are ranked by it, and the top one is an answer only when it reaches the fitted threshold and no
-other entry is about as likely (`decide`): two or three plausible, close entries make the result
-"ambiguous" and the user chooses, because picking one of them would often be the wrong official answer.
+Entries are ranked by it, and the top one is an answer only when it reaches the fitted threshold
+(`decide`); below it, two or three plausible, close entries make the result "ambiguous" and the user
+chooses ("which did you mean?") instead of being told nothing matches.
 """
 
 from __future__ import annotations
@@ -67,21 +67,23 @@ class SearchResult:
 def decide(scores: list[float], calibration: dict) -> tuple[str, int]:
     """The decision for scores ranked best first: ("answer" | "ambiguous" | "no_match", number of choices).
 
-    Ambiguous: the top entry and at least one more are plausible (score >= `choice_floor`) and closer than
-    `ambiguity_gap` to the top score — e.g. two look-alike entries on vendors' remote access; the choices are
-    the first n hits. Otherwise the top entry is the answer when it reaches `threshold`. All three numbers
-    are fitted on tune.jsonl (`calibrate.fit`).
+    The top entry is the answer when it reaches `threshold`. Below it the bot is not sure, but when the top
+    two or three entries are all plausible (score >= `choice_floor`) and closer than `ambiguity_gap` to the
+    top score (e.g. two look-alike entries on vendors' remote access) it offers them ("which did you
+    mean?"; the choices are the first n hits) rather than saying nothing matches. A choice is never
+    forced on a confident answer, so ambiguity adds no wrong answer and takes no right one. The three
+    numbers are fitted on tune.jsonl (`calibrate.fit`).
     """
     if not len(scores):
         return "no_match", 0
     threshold = float(calibration["threshold"])
+    top = scores[0]
+    if top >= threshold:
+        return "answer", 0
     gap = float(calibration.get("ambiguity_gap", 0.0))
     floor = float(calibration.get("choice_floor", threshold))
-    top = scores[0]
     close = sum(1 for s in scores[:MAX_CHOICES] if s >= floor and top - s < gap)
-    if close >= 2:
-        return "ambiguous", close
-    return ("answer" if top >= threshold else "no_match"), 0
+    return ("ambiguous", close) if close >= 2 else ("no_match", 0)
 
 
 class Searcher:
