@@ -1,5 +1,8 @@
 """Trainer notebooks: committed without outputs, and run top to bottom on the session's index, saving real figures.
 
+evaluate_retrieval.ipynb reads a real store filled here; try_changes.ipynb compares a data copy holding one new
+alternate (the "working tree") against the data of the last commit.
+
 Executed copies and figures land in tests/artifacts/ (git-ignored) so a CI run can be looked at.
 """
 
@@ -45,25 +48,62 @@ def _text(nb) -> str:
     return "\n".join(out)
 
 
-def _fill_feedback(path: Path) -> bool:
-    """Feedback rows through the chat page's own store; False when this checkout has none."""
-    try:
-        from bot.feedback import Feedback, FeedbackStore
-    except ImportError:
-        return False
-    store = FeedbackStore(path)
-    store.add(Feedback(kind="unanswered", question=UNANSWERED, lang="ja"))
-    store.add(Feedback(kind="down", question=DISLIKED, entry_id="qa-5", answered=True, confidence=0.8, lang="en"))
-    return True
+#: Answered questions recorded besides the two above: more than the 50 the notebook once limited itself to.
+ANSWERED_ROWS = 60
+#: The alternate try_changes.ipynb finds in the working tree and not in the last commit.
+NEW_ALTERNATE = ("qa-10", "ja", "踏み台サーバーに同時に二社つなげますか")
+
+
+def _fill_feedback(path: Path) -> None:
+    """Outcomes and a 👎 through the store the chat page writes to."""
+    from uuid import uuid4
+
+    from bot.store import open_store
+
+    store = open_store(path)
+    top = [{"id": "qa-5", "score": 0.9}, {"id": "qa-4", "score": 0.05}]
+    for n in range(ANSWERED_ROWS):
+        store.record_outcome({"key": uuid4().hex, "session": "s", "lang": "ja", "question": f"管理者パスワード {n}",
+                              "status": "answered", "entry_id": "qa-5", "confidence": 0.9, "margin": 0.85,
+                              "top": top, "build": "b"})
+    store.record_outcome({"key": uuid4().hex, "session": "s", "lang": "ja", "question": UNANSWERED,
+                          "status": "no_match", "entry_id": "", "confidence": 0.01, "margin": 0.0, "top": top,
+                          "build": "b"})
+    key = uuid4().hex
+    store.record_outcome({"key": key, "session": "s", "lang": "en", "question": DISLIKED, "status": "answered",
+                          "entry_id": "qa-5", "confidence": 0.8, "margin": 0.7, "top": top, "build": "b"})
+    store.set_vote({"key": key, "session": "s", "rating": "down", "reason": "wrong", "comment": "",
+                    "question": DISLIKED, "entry_id": "qa-5", "lang": "en", "confidence": 0.8, "status": "answered"})
+    assert store.flush(10)
+    store.close()
+
+
+def _declined_test_query(bot):
+    """An in-scope Japanese test query the bot ranks right but declines (a trainer's typical fix)."""
+    from bot.queries import read_queries
+
+    for q in read_queries(ROOT / "data" / "eval" / "test.jsonl"):
+        if q.expect and q.lang == "ja":
+            answer = bot.ask(q.q)
+            if answer.status == "no_match" and answer.hits and answer.hits[0].entry.id in q.expect:
+                return q
+    raise AssertionError("no declined test query left: pick another change for try_changes.ipynb")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPECTED)
-def test_notebook_runs_and_saves_figures(name, settings, built_index, data_copy, monkeypatch, tmp_path):
+def test_notebook_runs_and_saves_figures(name, settings, built_index, bot, data_copy, monkeypatch, tmp_path):
     from nbclient import NotebookClient
 
     feedback_db = tmp_path / "feedback.sqlite3"
-    has_feedback = name == "evaluate_retrieval.ipynb" and _fill_feedback(feedback_db)
+    if name == "evaluate_retrieval.ipynb":
+        _fill_feedback(feedback_db)
+    else:  # a trainer's uncommitted edits for try_changes.ipynb to find (the real data/ is the last commit's)
+        from bot.curate import add_alternate
+
+        add_alternate(data_copy, *NEW_ALTERNATE)
+        declined = _declined_test_query(bot)  # and a close phrasing of a test query the bot declines today
+        add_alternate(data_copy, declined.expect[0], "ja", declined.q.rstrip("?？") + "について知りたい")
     # the kernel inherits these: the session's index, and a copy of the data it was built from
     monkeypatch.setenv("FAQBOT_INDEX", str(settings.index_dir))
     monkeypatch.setenv("FAQBOT_DATA", str(data_copy))
@@ -93,12 +133,14 @@ def test_notebook_runs_and_saves_figures(name, settings, built_index, data_copy,
     text = _text(nb)
     if name == "evaluate_retrieval.ipynb":
         assert "Recall@1" in text and "false_answer_rate" in text and "without cos_q" in text
-        if has_feedback:
-            assert UNANSWERED in text and DISLIKED in text
-        else:
-            assert "no feedback collected yet" in text
+        assert "figure font: Noto Sans CJK JP" in text  # Japanese labels render
+        assert "precision" in text and "recall" in text and "F1" in text  # per-entry table
+        assert f"{ANSWERED_ROWS + 2} outcomes and 1 votes in the store" in text  # all rows, not the last 50
+        assert UNANSWERED in text and DISLIKED in text  # in the review queue
     else:
-        assert "踏み台サーバーに同時に二社つなげますか" in text and "change" in text
+        assert f"+      - \"{NEW_ALTERNATE[2]}\"" in text  # the working tree's change against the last commit
+        assert f"matches the added alt_ja of {declined.expect[0]}" in text and declined.q in text  # changed, and why
+        assert f"{NEW_ALTERNATE[0]} 1.00 answered" in text or f"{NEW_ALTERNATE[0]} 0.99 answered" in text
 
 
 def _digest(folder: Path) -> str:
