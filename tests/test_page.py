@@ -86,6 +86,7 @@ def ask(page, question: str):
     page.fill("#question textarea", question)
     page.click("#send")
     expect(page.locator(ANSWERS)).to_have_count(before + 1, timeout=30_000)
+    expect(page.locator("#send")).to_be_enabled()
     return page.locator(ANSWERS).nth(before)
 
 
