@@ -25,6 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from . import yamlfile
 from .entries import BILINGUAL_FILE, OUT_OF_SCOPE_FILE, TUNE_FILE, Entry, load_entries, load_out_of_scope
 from .errors import BotError, DataError
 from .queries import read_queries
@@ -74,6 +75,10 @@ def _load(path: Path) -> tuple[str, object]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise CurateError(f"{path} cannot be read ({err}); run `faqbot check`") from err
+    try:
+        yamlfile.compose(path, text)  # bounded first: ruamel would expand an alias bomb
+    except DataError as err:
+        raise CurateError(f"{err.problems[0]}; fix it (`faqbot check`) before adding to it") from err
     try:
         return text, _yaml().load(text)
     except YAMLError as err:

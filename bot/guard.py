@@ -72,6 +72,7 @@ class Limits:
     login_max_delay: float = 300.0
     login_forget: float = 900.0  # seconds without a failure after which an address starts afresh
     feedback_per_minute: int = 20  # feedback API calls per session
+    feedback_per_minute_per_address: int = 120  # ... and per client address (API clients choose session ids)
 
 
 class LoginThrottle:

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from . import yamlfile
 from .curate import TEST_FILE, text_key
 from .entries import BILINGUAL_FILE, OUT_OF_SCOPE_FILE, Entry
 from .errors import DataError, Problem
@@ -29,8 +30,10 @@ __all__ = ["findings"]
 
 def _load(path: Path) -> CommentedMap | None:
     try:
-        data = YAML().load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError):
+        text = path.read_text(encoding="utf-8")
+        yamlfile.compose(path, text)  # bounded first: ruamel would expand an alias bomb
+        data = YAML().load(text)
+    except (OSError, UnicodeDecodeError, YAMLError, DataError):
         return None  # reported by the loaders
     return data if isinstance(data, CommentedMap) else None
 

@@ -35,6 +35,8 @@ HINTS = {
     "found undefined alias": "an alias *name needs an anchor &name earlier in the file",
     "found unexpected end of stream": "a quote is not closed",
     "found unknown escape character": "in double quotes a backslash starts an escape: write \\\\ or use single quotes",
+    "expected <block end>, but found '<scalar>'":
+        "text goes on after its closing quote: double a quote inside the text ('') or use the other quotes",
     "expected <block end>": "check this line's indentation against the lines above it",
     "could not find expected ':'": "a key is missing its ':', or a text running over lines needs quotes",
     "did not find expected key": "check this line's indentation against the lines above it",
@@ -114,6 +116,8 @@ def _problem(path: Path, err: yaml.YAMLError) -> Problem:
     if isinstance(err, _Refused):
         return Problem(path, mark.line + 1, what)
     hint = next((h for start, h in HINTS.items() if what.startswith(start)), "")
-    context = getattr(err, "context", None)
+    context, started = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if started is not None and (what.startswith("expected ','") or ("end" in what and "stream" in what)):
+        mark = started  # an unclosed quote or bracket: point where it opened, not where the parser gave up
     message = f"not valid YAML: {what}" + (f" ({context})" if context else "") + (f"; {hint}" if hint else "")
     return Problem(path, (mark.line + 1) if mark else 1, message)
