@@ -14,6 +14,8 @@ import click
 
 from .cli import _emit, _friendly, _open_bot, _settings, main
 
+#: Below this score a suggested entry is only the least bad one: the question may be out of scope.
+WEAK_SUGGESTION = 0.1
 NEXT_STEPS = "Next: `faqbot build` (reuses cached vectors: seconds), then `faqbot eval data/eval/regressions.jsonl`."
 
 
@@ -95,6 +97,9 @@ def review(ctx: click.Context, as_json: bool, since: datetime | None, accept: in
         if g.suggested:
             s = g.suggested
             click.echo(f"    suggested: {s['id']} ({s['score']:.2f}) {s['question'][:90]}")
+            if s["score"] < WEAK_SUGGESTION:
+                click.echo(f"    (weak: if no entry answers it, `faqbot oos add {g.lang or 'ja'} \"...\"` and "
+                           f"--reject {i})")
     click.echo("\nAccept: faqbot review --accept N [--to ID]   Reject: faqbot review --reject N")
 
 
