@@ -8,6 +8,7 @@ is already there (after normalisation: NFKC, case, spaces, trailing punctuation)
 a labelled evaluation query (a test query copied into the data makes the test measure nothing; a
 tuning query would bias the calibration). Each accepted fix can be kept as a regression query in
 `data/eval/regressions.jsonl`, which `faqbot eval` and the test suite check, so it stays fixed.
+A refused edit raises `BotError` saying why and what to do; the file is then unchanged.
 """
 
 from __future__ import annotations
@@ -41,10 +42,6 @@ _TRAILING = re.compile(r"[\s?？!！。.、,，]+$")
 _SPACES = re.compile(r"\s+")
 
 
-class CurateError(BotError):
-    """An edit was refused; the data file is unchanged."""
-
-
 def text_key(text: str) -> str:
     """What two questions share when they are "the same": NFKC, case, spaces and trailing punctuation ignored."""
     return _SPACES.sub("", _TRAILING.sub("", normalize(text).casefold()))
@@ -74,17 +71,17 @@ def _load(path: Path) -> tuple[str, object]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise CurateError(f"{path} cannot be read ({err}); run `faqbot check`") from err
+        raise BotError(f"{path} cannot be read ({err}); run `faqbot check`") from err
     try:
         yamlfile.compose(path, text)  # bounded first: ruamel would expand an alias bomb
     except DataError as err:
-        raise CurateError(f"{err.problems[0]}; fix it (`faqbot check`) before adding to it") from err
+        raise BotError(f"{err.problems[0]}; fix it (`faqbot check`) before adding to it") from err
     try:
         return text, _yaml().load(text)
     except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise CurateError(f"{where}: not valid YAML ({getattr(err, 'problem', err)}); fix it (`faqbot check`) "
+        raise BotError(f"{where}: not valid YAML ({getattr(err, 'problem', err)}); fix it (`faqbot check`) "
                           "before adding to it") from err
 
 
@@ -96,7 +93,7 @@ def _write_additions(path: Path, before: str, data: object) -> None:
     changed = [line for line in difflib.ndiff(before.splitlines(), after.splitlines())
                if line.startswith(("- ", "+ "))]
     if any(line.startswith("- ") for line in changed) or not changed:
-        raise CurateError(f"{path}: the edit would rewrite existing lines, so it was not saved; add the text by "
+        raise BotError(f"{path}: the edit would rewrite existing lines, so it was not saved; add the text by "
                           "hand in an editor")
     _replace(path, after)
 
@@ -117,12 +114,12 @@ def _replace(path: Path, text: str) -> None:
 
 def _clean(question: str, lang: str) -> str:
     if lang not in LANGS:
-        raise CurateError(f"language {lang!r} is not one of {', '.join(LANGS)}")
+        raise BotError(f"language {lang!r} is not one of {', '.join(LANGS)}")
     text = normalize(question) if isinstance(question, str) else ""
     if not text_key(text):
-        raise CurateError("the question is empty")
+        raise BotError("the question is empty")
     if len(text) > 500:
-        raise CurateError(f"the question is {len(text)} characters long; alternates are short phrasings (≤ 500)")
+        raise BotError(f"the question is {len(text)} characters long; alternates are short phrasings (≤ 500)")
     return text
 
 
@@ -130,7 +127,7 @@ def _refuse_labelled(data_dir: Path, text: str) -> None:
     where = labelled_queries(data_dir).get(text_key(text))
     if where:
         path, line = where
-        raise CurateError(f"{text!r} is a labelled evaluation query ({path}:{line}); adding it to the data would "
+        raise BotError(f"{text!r} is a labelled evaluation query ({path}:{line}); adding it to the data would "
                           "leak the answer into the evaluation. Add a different phrasing")
 
 
@@ -151,31 +148,31 @@ def add_alternate(data_dir: Path, entry_id: str, lang: str, question: str) -> st
     try:
         entries = load_entries(data_dir)
     except DataError as err:
-        raise CurateError(f"the data has problems; fix them first:\n{err}") from err
+        raise BotError(f"the data has problems; fix them first:\n{err}") from err
     ids = {e.id for e in entries}
     if entry_id not in ids:
         close = difflib.get_close_matches(entry_id, sorted(ids), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else " (`faqbot entries` lists them)"
-        raise CurateError(f"unknown entry id {entry_id!r}{hint}")
+        raise BotError(f"unknown entry id {entry_id!r}{hint}")
     owner = _owners(entries).get(text_key(text))
     if owner:
-        raise CurateError(f"{text!r} is already a question of {owner}" + ("" if owner == entry_id else
+        raise BotError(f"{text!r} is already a question of {owner}" + ("" if owner == entry_id else
                           f"; to move it, delete it from {owner} in {data_dir / BILINGUAL_FILE} first"))
     anchors = {text_key(a) for a in load_out_of_scope(data_dir, [])}
     if text_key(text) in anchors:
-        raise CurateError(f"{text!r} is an out-of-scope anchor in {data_dir / OUT_OF_SCOPE_FILE}; remove it "
+        raise BotError(f"{text!r} is an out-of-scope anchor in {data_dir / OUT_OF_SCOPE_FILE}; remove it "
                           "there first if an entry does answer it")
     _refuse_labelled(data_dir, text)
     path = data_dir / BILINGUAL_FILE
     before, data = _load(path)
     record = data["entries"].get(entry_id) if isinstance(data, CommentedMap) else None
     if not isinstance(record, CommentedMap):
-        raise CurateError(f"{path}: {entry_id} has no translation block to add to; add `{entry_id}:` with "
+        raise BotError(f"{path}: {entry_id} has no translation block to add to; add `{entry_id}:` with "
                           "question_en/answer_en first")
     key = f"alt_{lang}"
     if not isinstance(record.get(key), CommentedSeq):
         if key in record:
-            raise CurateError(f"{path}: {entry_id}.{key} is not a list; fix it by hand")
+            raise BotError(f"{path}: {entry_id}.{key} is not a list; fix it by hand")
         record[key] = CommentedSeq()
     record[key].append(DoubleQuotedScalarString(text))
     _write_additions(path, before, data)
@@ -189,22 +186,22 @@ def add_out_of_scope(data_dir: Path, lang: str, question: str) -> str:
     try:
         entries = load_entries(data_dir)
     except DataError as err:
-        raise CurateError(f"the data has problems; fix them first:\n{err}") from err
+        raise BotError(f"the data has problems; fix them first:\n{err}") from err
     owner = _owners(entries).get(text_key(text))
     if owner:
-        raise CurateError(f"{text!r} is a question of {owner}: an entry answers it, so it is not out of scope")
+        raise BotError(f"{text!r} is a question of {owner}: an entry answers it, so it is not out of scope")
     if text_key(text) in {text_key(a) for a in load_out_of_scope(data_dir, [])}:
-        raise CurateError(f"{text!r} is already an out-of-scope anchor")
+        raise BotError(f"{text!r} is already an out-of-scope anchor")
     _refuse_labelled(data_dir, text)
     path = data_dir / OUT_OF_SCOPE_FILE
     if not path.exists():
         _replace(path, "# Questions the official sheet does not answer (see README, Adding entries).\nja: []\nen: []\n")
     before, data = _load(path)
     if not isinstance(data, CommentedMap):
-        raise CurateError(f"{path}: expected `ja:` and `en:` lists of questions")
+        raise BotError(f"{path}: expected `ja:` and `en:` lists of questions")
     if not isinstance(data.get(lang), CommentedSeq):
         if data.get(lang) is not None:
-            raise CurateError(f"{path}: `{lang}:` is not a list; fix it by hand")
+            raise BotError(f"{path}: `{lang}:` is not a list; fix it by hand")
         data[lang] = CommentedSeq()
     data[lang].append(DoubleQuotedScalarString(text))
     _write_additions(path, before, data)

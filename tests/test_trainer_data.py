@@ -49,11 +49,11 @@ def test_alt_add_appends_one_line_and_keeps_comments_and_layout(data_copy):
     (["qa-1", "ja", "   "], "empty"),
 ])
 def test_alt_add_refuses_and_changes_nothing(data_copy, args, message):
-    path = data_copy / "bilingual.yaml"
-    before = path.read_bytes()
+    path, regressions = data_copy / "bilingual.yaml", data_copy / "eval" / "regressions.jsonl"
+    before, kept = path.read_bytes(), regressions.read_bytes() if regressions.exists() else None
     code, out = run(data_copy, "alt", "add", *args)
     assert code == 1 and message in out
-    assert path.read_bytes() == before and not (data_copy / "eval" / "regressions.jsonl").exists()
+    assert path.read_bytes() == before and (regressions.read_bytes() if regressions.exists() else None) == kept
 
 
 def test_oos_add_appends_to_its_language_list(data_copy):
@@ -103,3 +103,18 @@ def test_check_reports_an_alternate_under_two_entries(data_copy):
     assert code == 1
     assert f"bilingual.yaml:{line}: qa-3.alt_en 'what to do before police seize servers' is also under qa-1" in out
     assert before != text
+
+
+def test_alt_add_refuses_an_edit_that_would_rewrite_existing_lines(data_copy):
+    path = data_copy / "bilingual.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = lines.index("  qa-12:\n")
+    at = next(i for i in range(start, len(lines)) if lines[i] == "    alt_en:\n")
+    end = next(i for i in range(at + 1, len(lines)) if not lines[i].startswith("      - "))
+    items = [line.strip()[2:] for line in lines[at + 1:end]]
+    lines[at:end] = [f"    alt_en: [{', '.join(items)}]\n"]  # the same list, written in flow style
+    path.write_text("".join(lines), encoding="utf-8")
+    before = path.read_bytes()
+    code, out = run(data_copy, "alt", "add", "qa-12", "en", "is the driver why we can't upgrade Windows")
+    assert code == 1 and "would rewrite existing lines" in out
+    assert path.read_bytes() == before
