@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import faiss
+
 from .answer import MESSAGES, Answer, FaqBot
 from .embed import QueryEncoder
 from .errors import BotError
@@ -66,6 +68,21 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def workers_from(value: int | None = None) -> int:
+    """How many workers: `value`, else FAQBOT_WORKERS, else one per core; a bad value says what to set."""
+    raw = value if value is not None else os.environ.get("FAQBOT_WORKERS", "").strip()
+    if raw in ("", "0", 0):  # unset or 0: one per core
+        return cores()
+    try:
+        number = int(raw)
+    except ValueError:
+        number = -1
+    if number < 1 or number > 64:
+        raise BotError(f"FAQBOT_WORKERS must be a whole number from 1 to 64 (questions answered at once), not "
+                       f"{raw!r}; leave it unset for one per core")
+    return number
+
+
 class ChatService:
     """Answers for every browser session and API client at once, with outcomes and votes in `store`.
 
@@ -75,7 +92,7 @@ class ChatService:
 
     def __init__(self, bot: FaqBot, store: Store, workers: int | None = None) -> None:
         self.store = store
-        self.workers = max(1, workers or getattr(bot.settings, "workers", 0) or cores())
+        self.workers = workers_from(workers or bot.settings.workers)
         self._cache: OrderedDict[tuple[str, str, str], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.hits = self.misses = 0
@@ -96,7 +113,7 @@ class ChatService:
             else:
                 model = QueryEncoder(threads=threads)
             pool.put(_worker(bot, model))
-        self.bot, self.build, self._pool = bot, bot.index.path.name, pool
+        self.bot, self.build, self._pool, self.threads = bot, bot.index.path.name, pool, threads
         with self._cache_lock:
             self._cache.clear()
         logger.info("answering from build %s with %d workers x %d encoder threads", self.build, self.workers,
@@ -148,6 +165,8 @@ class ChatService:
                 return answer
             self.misses += 1
         with self._borrow() as worker:
+            # FAISS's OpenMP, like the encoder's, takes its thread count per calling thread: split the cores too
+            faiss.omp_set_num_threads(self.threads)
             answer = worker.ask(text, lang=lang)
         if cut and MESSAGES["truncated"][answer.lang] not in answer.notices:
             answer = dataclasses.replace(answer, notices=[*answer.notices, MESSAGES["truncated"][answer.lang]])

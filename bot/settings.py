@@ -36,8 +36,9 @@ class Settings:
     model: str = field(default_factory=lambda: os.environ.get("FAQBOT_MODEL") or DEFAULT_MODEL)
     related: int = 3  # related entries shown under an answer
     top_k: int = 5  # entries returned by search
-    # questions answered at the same time by the page and API (each worker its own encoder); 0 = one per core
-    workers: int = field(default_factory=lambda: int(os.environ.get("FAQBOT_WORKERS") or 0))
+    # questions answered at the same time by the page and API (each worker its own encoder);
+    # None: FAQBOT_WORKERS, else one per core (checked by bot.service)
+    workers: int | None = None
 
     def with_(self, **changes: object) -> Settings:
         """A copy with the given fields replaced; `None` values are ignored (unset CLI flags)."""
