@@ -86,8 +86,9 @@ def workers_from(value: int | None = None) -> int:
 class ChatService:
     """Answers for every browser session and API client at once, with outcomes and votes in `store`.
 
-    `workers` (default: `bot.settings.workers`, else one per core) bounds how many questions are searched at
-    the same time; Gradio's queue for the ask events should allow the same number (`concurrency`).
+    `workers` (default: `bot.settings.workers`, else FAQBOT_WORKERS, else one per core) bounds how many
+    questions are searched at the same time; Gradio's queue for the ask events allows the same number
+    (`self.workers`), so a question waits in Gradio's queue rather than inside the service.
     """
 
     def __init__(self, bot: FaqBot, store: Store, workers: int | None = None) -> None:
