@@ -227,6 +227,15 @@ def parse_sheet(path: Path, prefix: str, problems: list[Problem], broken: set[st
     return entries
 
 
+def _csv_rows(reader, path: Path, problems: list[Problem]):  # noqa: ANN001, ANN202 - a csv.reader in, its rows out
+    """The rows of `reader`; a malformed row (stray carriage return, huge field) ends the file with one problem."""
+    try:
+        yield from reader
+    except csv.Error as err:
+        problems.append(Problem(path, max(reader.line_num, 1), f"not valid CSV ({err}); put text containing line "
+                                "breaks, quotes or the delimiter in double quotes"))
+
+
 def parse_table(path: Path, name: str, problems: list[Problem]) -> list[Entry]:
     """Entries of a plain CSV/TSV of question,answer (an optional header row is skipped)."""
     text = "\n".join(_read_lines(path, problems))
@@ -234,7 +243,7 @@ def parse_table(path: Path, name: str, problems: list[Problem]) -> list[Entry]:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     entries: list[Entry] = []
     start = 1
-    for row in reader:
+    for row in _csv_rows(reader, path, problems):
         line_no, start = start, reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue

@@ -100,13 +100,19 @@ def compose(path: Path, text: str) -> yaml.Node | None:
     """The node tree of one YAML document (None when empty); any problem raises `DataError` with its line."""
     if len(text) > MAX_FILE_BYTES:
         raise DataError([Problem(path, 1, f"{len(text):,} characters; data files are at most {MAX_FILE_BYTES:,}")])
-    loader = _Bounded(text)
+    loader = None
     try:
+        loader = _Bounded(text)  # its reader already refuses control characters
         return loader.get_single_node()
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        raise DataError([Problem(path, line, f"not valid YAML: character {err.character:#06x} is not allowed "
+                                             "in YAML; remove it")]) from None
     except yaml.YAMLError as err:
         raise DataError([_problem(path, err)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _problem(path: Path, err: yaml.YAMLError) -> Problem:
