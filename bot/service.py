@@ -190,6 +190,12 @@ class ChatService:
         except Exception as err:  # noqa: BLE001 - a store fault must not cost the user the answer
             logger.error("outcome %s not queued (%s: %s); the answer was still given", key, type(err).__name__, err)
 
+    def encode_query(self, texts: Any, **kwargs: Any) -> Any:
+        """Query vectors from a pool worker's encoder (e.g. for the page's highlighter): bounded like questions,
+        instead of queueing on the lock of the one engine `self.bot.model` shares with the first worker."""
+        with self._borrow() as worker:
+            return worker.model.encode_query(texts, **kwargs)
+
     # -- votes ----------------------------------------------------------------------------
 
     def vote(self, key: str, rating: str | None, *, session: str, record: dict, reason: str = "",

@@ -235,3 +235,9 @@ def test_workers_come_from_the_argument_the_environment_or_the_cores(monkeypatch
         monkeypatch.setenv("FAQBOT_WORKERS", bad)
         with pytest.raises(BotError, match="FAQBOT_WORKERS must be a whole number"):
             service_module.workers_from(None)
+
+
+def test_encode_query_borrows_a_worker_and_matches_the_search_path(service):
+    vector = service.encode_query([JA[0]], normalize_embeddings=True)
+    assert vector.shape == (1, 384)
+    assert float(np.abs(vector - QueryEncoder().encode_query([JA[0]])).max()) <= 1e-7
