@@ -22,6 +22,8 @@ DATA = ROOT / "data"
 TOP_KEYS = ("encoder_p50_ms", "pipeline_p50_ms", "pipeline_p95_ms", "faiss_p50_ms", "bm25_p50_ms", "ratio",
             "cold_start_s", "build_s", "peak_rss_mb")
 SCALE_KEYS = ("build_s", "index_bytes", "query_p50_ms", "query_p95_ms", "rss_mb", "load_s", "search_p50_ms")
+LOAD_KEYS = ("clients", "requests", "errors", "throughput_rps", "throughput_repeat_rps", "p50_ms", "p95_ms",
+             "lost_writes", "store")
 HTTP_KEYS = ("server_ready_s", "first_answer_s", "p50_ms", "p95_ms", "rest_p50_ms", "rest_p95_ms", "server_rss_mb")
 
 
@@ -102,6 +104,14 @@ def test_bench_short_json(tmp_path):
     else:
         for key in HTTP_KEYS:
             assert _positive(http[key]), (key, http[key])
+
+    load = result["load"]
+    assert set(LOAD_KEYS) <= set(load), load
+    assert load["store"] == "sqlite" and load["clients"] == 8 and load["requests"] > 0
+    assert load["errors"] == 0 and load["lost_writes"] == 0, load.get("error_samples")
+    assert _positive(load["throughput_rps"]) and _positive(load["throughput_repeat_rps"])
+    assert load["long"]["long_requests"] > 0 and load["long"]["long_errors"] == 0
+    assert {t["target"] for t in result["targets"]} >= {"load p95 (ms)", "load lost writes"}
 
     machine = result["machine"]
     assert machine["cores"] >= 1 and machine["cpu"] and machine["python"].startswith("3.")
