@@ -123,7 +123,7 @@ def _open_bot(settings: Settings):
 
 
 def _print_answer(answer) -> None:
-    from .answer import TRANSLATION_LABEL
+    from .answer import TRANSLATION_LABEL, Citation
 
     if answer.notices:
         for notice in answer.notices:
@@ -137,6 +137,15 @@ def _print_answer(answer) -> None:
             click.echo(f"\n[{TRANSLATION_LABEL['en']}]\n{e.answer_en}")
     for c in answer.citations:
         click.echo(f"\nSource: {c.label(answer.lang)}  (confidence {answer.confidence:.2f})")
+    for s in answer.see_also:  # no official answer: the answered entries that meet the same need
+        click.echo(f"\n{s.id}: {s.question_en if answer.lang == 'en' and s.question_en else s.question}"[:160])
+        click.echo(s.answer)
+        if answer.lang == "en" and s.answer_en:
+            click.echo(f"[{TRANSLATION_LABEL['en']}]\n{s.answer_en}")
+        click.echo(f"Source: {Citation.of(s).label(answer.lang)}")
+    for h in answer.choices:  # ambiguous: which did you mean?
+        click.echo(f"  {h.entry.id} ({h.score:.2f}): "
+                   f"{h.entry.question_en if answer.lang == 'en' and h.entry.question_en else h.entry.question}"[:160])
     if answer.related:
         click.echo("\nRelated:" if e else "\nClosest entries:")
         for r in answer.related:
