@@ -143,6 +143,11 @@ def pending_html(lang: str) -> str:
     return f'<div class="fb-answer fb-pending" lang="{lang}"><p role="status">{text}</p></div>'
 
 
+def status_html(text: str) -> str:
+    """The page's status line (what became of a vote), announced politely to screen readers."""
+    return f'<p class="fb-status" role="status">{html.escape(text)}</p>' if text else ""
+
+
 def entry_question(entry: Entry, lang: str) -> str:
     return entry.question_en if lang == "en" and entry.question_en else entry.question
 

@@ -30,7 +30,16 @@ from .errors import BotError, IndexError_  # noqa: E402
 from .guard import Guard, Limits, RateLimit, session_id  # noqa: E402
 from .highlight import Highlighter  # noqa: E402
 from .logsafe import install as install_log_safety  # noqa: E402
-from .render import UI, answer_html, browse_html, pending_html, question_html, relabel, vote_html  # noqa: E402
+from .render import (  # noqa: E402
+    UI,
+    answer_html,
+    browse_html,
+    pending_html,
+    question_html,
+    relabel,
+    status_html,
+    vote_html,
+)
 from .service import ChatService, answer_record  # noqa: E402
 from .settings import DEFAULT_MODEL, Settings  # noqa: E402
 from .store import Store, open_store  # noqa: E402
@@ -150,14 +159,15 @@ class ChatPage:
 
     def act(self, action: str, history: list, records: dict, ui_lang: str, request: gr.Request) -> tuple:
         """A button inside an answer: "vote up|down <key>" or "pick <entry id> <lang>" (a "which did you
-        mean?" choice). Returns the chat, the records, the reason form's visibility and the key it is for."""
+        mean?" choice). Returns the chat, the records, the reason form's visibility, the key it is for and the
+        status line (what became of a vote: the page says it itself, in its language, not in a Gradio toast)."""
         words = (action or "").split()
         history, records = _messages(history), dict(records or {})
         if len(words) == 3 and words[0] == "vote" and words[1] in ("up", "down") and words[2] in records:
             return self._vote(words[2], words[1], history, records, ui_lang, request)
         if len(words) == 3 and words[0] == "pick" and words[1] in self.by_id and words[2] in ("ja", "en"):
-            return (*self._pick(self.by_id[words[1]], words[2], history, records, ui_lang), gr.skip(), gr.skip())
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (*self._pick(self.by_id[words[1]], words[2], history, records, ui_lang), gr.skip(), gr.skip(), "")
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
     def _vote(self, key: str, kind: str, history: list, records: dict, ui_lang: str, request: gr.Request) -> tuple:
         """One changeable vote per answer: a second click on the same thumb removes it, the other replaces it."""
@@ -166,15 +176,12 @@ class ChatPage:
         rating = None if old == kind else kind
         saved = self.service.vote(key, rating, session=_session(request), record=record)
         words = UI[ui_lang]
-        if not saved:
-            gr.Warning(words["vote_queued"], title="")
-        else:
-            gr.Info(words["vote_saved"] if rating else words["vote_removed"], title="")
+        said = words["vote_queued"] if not saved else words["vote_saved"] if rating else words["vote_removed"]
         before, after = vote_html(key, record.get("ui_lang", ui_lang), old), vote_html(key, ui_lang, rating)
         history = [{**m, "content": m["content"].replace(before, after)} for m in history]
         records[key] = {**record, "rating": rating, "ui_lang": ui_lang}
         asked = rating == "down"  # a 👎 opens the optional reason form
-        return history, records, gr.update(visible=asked), key if asked else ""
+        return history, records, gr.update(visible=asked), key if asked else "", status_html(said)
 
     def _pick(self, entry: Entry, lang: str, history: list, records: dict, ui_lang: str) -> tuple[list, dict]:
         """Show the chosen entry's answer, as if its question had been asked."""
@@ -191,13 +198,13 @@ class ChatPage:
 
     def reason(self, key: str, reason: str, comment: str, records: dict, ui_lang: str, request: gr.Request) -> tuple:
         """The optional why of a 👎: stored with the vote (it replaces the reason-less one)."""
-        record = (records or {}).get(key)
+        record, said = (records or {}).get(key), ""
         if record is not None and record.get("rating") == "down":
             saved = self.service.vote(key, "down", session=_session(request), record=record,
                                       reason=reason if reason in UI["en"]["reasons"] else "other",
                                       comment=(comment or "").strip())
-            (gr.Info if saved else gr.Warning)(UI[ui_lang]["vote_saved" if saved else "vote_queued"], title="")
-        return gr.update(visible=False), "", None, ""
+            said = status_html(UI[ui_lang]["vote_saved" if saved else "vote_queued"])
+        return gr.update(visible=False), "", None, "", said
 
     def browse(self, query: str, ui_lang: str) -> str:
         return browse_html(self.entries, query, ui_lang)
@@ -360,6 +367,7 @@ def _layout(entries: list[Entry]) -> SimpleNamespace:
                 feedback_options=None, group_consecutive_messages=False, autoscroll=False,
                 examples=_examples("ja"),
             )
+            ui.status = gr.HTML("", elem_id="fb-status", padding=False)
             with gr.Group(visible=False, elem_id="fb-reason") as ui.reason:
                 ui.reason_kind = gr.Radio(_reason_choices("ja"), label=words["reason"], elem_id="fb-reason-kind")
                 ui.reason_comment = gr.Textbox(label=words["comment"], elem_id="fb-reason-comment", max_lines=4)
@@ -399,14 +407,15 @@ def _wire(page: ChatPage, service: ChatService, demo: gr.Blocks) -> None:
          .then(lambda: gr.update(interactive=True), None, ui.send, **quick))
     reason_out = [ui.reason, ui.reason_key]
     ui.action_go.click(page.act, [ui.action, ui.chatbot, ui.records, ui.ui_lang],
-                       [ui.chatbot, ui.records, *reason_out], concurrency_id="feedback",
+                       [ui.chatbot, ui.records, *reason_out, ui.status], concurrency_id="feedback",
                        concurrency_limit=FEEDBACK_CONCURRENCY, show_progress="hidden", **private)
     ui.reason_send.click(page.reason, [ui.reason_key, ui.reason_kind, ui.reason_comment, ui.records, ui.ui_lang],
-                         [ui.reason, ui.reason_comment, ui.reason_kind, ui.reason_key], concurrency_id="feedback",
+                         [ui.reason, ui.reason_comment, ui.reason_kind, ui.reason_key, ui.status],
+                         concurrency_id="feedback",
                          show_progress="hidden", **private)
     ui.reason_close.click(lambda: (gr.update(visible=False), ""), None, reason_out, **quick)
-    ui.clear.click(lambda: ([], {}, "", gr.update(visible=False), gr.update(interactive=True)), None,
-                   [ui.chatbot, ui.records, ui.asking, ui.reason, ui.send], **quick)
+    ui.clear.click(lambda: ([], {}, "", gr.update(visible=False), gr.update(interactive=True), ""), None,
+                   [ui.chatbot, ui.records, ui.asking, ui.reason, ui.send, ui.status], **quick)
     ui.search.change(page.browse, [ui.search, ui.ui_lang], ui.table, **quick)
     ui.ui_lang.change(page.switch, [ui.ui_lang, ui.search, ui.chatbot, ui.records], page.relabelled(),
                       js=SET_LANG_JS, **quick)

@@ -40,6 +40,7 @@ CSS = """
 .fb-votes { display: flex; flex-wrap: wrap; align-items: center; gap: .4em; margin-top: .6em; font-size: .95em; }
 .fb-copy { margin: .2em 0 .4em; }
 .fb-pending p { font-style: italic; }
+.fb-status { font-weight: 600; margin: .4em 0; }
 button:focus-visible, summary:focus-visible, a:focus-visible, textarea:focus-visible, input:focus-visible,
 [role="tab"]:focus-visible, label:has(input:focus-visible) {
   outline: 3px solid #1d4ed8 !important; outline-offset: 2px; }

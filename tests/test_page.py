@@ -284,11 +284,11 @@ def test_one_changeable_vote_per_answer_with_an_optional_reason(open_page, store
     expect(up).to_contain_text(UI["ja"]["up"])
     key = up.get_attribute("value").split()[1]
     up.click()
-    expect(page.get_by_text(UI["ja"]["vote_saved"]).first).to_be_visible()
+    expect(page.locator("#fb-status [role=status]")).to_have_text(UI["ja"]["vote_saved"])
     expect(page.locator(ANSWERS).first.locator("button.fb-up")).to_have_attribute("aria-pressed", "true")
     assert [v["rating"] for v in votes_for(store, key, ["up"])] == ["up"]
     page.locator(ANSWERS).first.locator("button.fb-up").click()  # un-vote
-    expect(page.get_by_text(UI["ja"]["vote_removed"]).first).to_be_visible()
+    expect(page.locator("#fb-status [role=status]")).to_have_text(UI["ja"]["vote_removed"])
     expect(page.locator(ANSWERS).first.locator("button.fb-up")).to_have_attribute("aria-pressed", "false")
     assert votes_for(store, key, []) == []
     page.locator(ANSWERS).first.locator("button.fb-down").click()
