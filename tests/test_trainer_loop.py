@@ -170,6 +170,10 @@ def test_review_json_groups_near_identical_questions_most_frequent_first(setting
     assert down["kind"] == "downvoted" and down["suggested"]["id"] != "qa-9"  # never the entry voted down
     assert "Does changing the RDP port help?" not in kinds  # confident answers are not in the queue
     assert [g["count"] for g in groups] == sorted((g["count"] for g in groups), reverse=True)
+    code, out = cli(settings, "review", "--since", "2999-01-01", env={"FAQBOT_FEEDBACK_DB": str(feedback)})
+    assert code == 0 and "Nothing to review (0 outcomes, 0 votes read)" in out
+    code, out = cli(settings, "review", env={"FAQBOT_FEEDBACK_DB": str(feedback.parent / "none.sqlite3")})
+    assert code == 0 and "nothing to review" in out and not (feedback.parent / "none.sqlite3").exists()
 
 
 def test_review_accept_adds_the_alternate_and_a_regression_reject_hides(settings, bot, feedback, data_copy):
