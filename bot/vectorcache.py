@@ -28,7 +28,7 @@ __all__ = ["CACHE_DIR", "KINDS", "VectorCache", "cached_encode", "time_rebuild_o
 #: Folder of the cache inside the index folder (next to `builds/`, untouched by build pruning).
 CACHE_DIR = "cache"
 KINDS = ("query", "passage")
-#: Vectors kept per model and kind; the oldest-written are dropped beyond this (about 230 MB at 384 dims).
+#: Vectors kept per model and kind; the least recently used are dropped beyond this (about 230 MB at 384 dims).
 MAX_VECTORS = 150_000
 
 
@@ -82,6 +82,9 @@ class VectorCache:
         for key, text in zip(keys, texts, strict=True):
             if key not in table and key not in missing:
                 missing[key] = text
+        for key in dict.fromkeys(keys):  # most recently used last: what `save` keeps when over MAX_VECTORS
+            if key in table:
+                table[key] = table.pop(key)
         if missing:
             fresh = np.asarray(encoder(list(missing.values())), dtype=np.float32)
             table.update(zip(missing, fresh, strict=True))
@@ -97,7 +100,7 @@ class VectorCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         for kind in sorted(self._dirty):
             table = self._table[kind]
-            keys = list(table)[-MAX_VECTORS:]  # dicts keep insertion order: the newest survive
+            keys = list(table)[-MAX_VECTORS:]  # dicts keep insertion order: the most recently used survive
             fd, tmp = tempfile.mkstemp(prefix=f".{self._slug}-{kind}-", suffix=".tmp", dir=self.folder)
             try:
                 with os.fdopen(fd, "wb") as handle:

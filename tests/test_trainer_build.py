@@ -88,3 +88,23 @@ def test_bench_rebuild_measures_one_alternate_against_the_cache(settings, model,
     assert result["rebuild_one_alt_encoded"] == {"query": 0, "passage": 1}
     assert result["rebuild_one_alt_s"] > 0
     assert sorted(p.name for p in (settings.index_dir / "builds").iterdir()) == before  # caller's index untouched
+
+
+def test_cache_keeps_the_most_recently_used_when_full(tmp_path, monkeypatch):
+    import bot.vectorcache as vectorcache
+
+    monkeypatch.setattr(vectorcache, "MAX_VECTORS", 2)
+    calls: list[str] = []
+
+    def fake(todo):
+        calls.extend(todo)
+        return np.ones((len(todo), 2), dtype=np.float32)
+
+    cache = VectorCache(tmp_path, "m", "v1")
+    cache.encode("query", ["a", "b"], fake)
+    cache.encode("query", ["a"], fake)  # "a" used again: "b" is now the least recently used
+    cache.encode("query", ["c"], fake)
+    cache.save()
+    calls.clear()
+    VectorCache(tmp_path, "m", "v1").encode("query", ["a", "b", "c"], fake)
+    assert calls == ["b"]
