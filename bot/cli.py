@@ -68,7 +68,7 @@ def check(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     entries, problems = collect(settings.data_dir)
-    ids = {e.id for e in entries}
+    ids = {e.id for e in entries} or None  # no entries read: their problems alone, not "unknown id" per query
     for name in sorted((settings.data_dir / "eval").glob("*.jsonl")):
         try:
             read_queries(name, ids)

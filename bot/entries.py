@@ -525,6 +525,8 @@ def collect(data_dir: Path) -> tuple[list[Entry], list[Problem]]:
     """All entries and all problems found in data/ (no exception: `faqbot check` lists them)."""
     problems: list[Problem] = []
     sources = load_sources(data_dir, problems)
+    if not sources and problems:  # no source list: its problem alone, not "unknown entry id" per translation
+        return [], problems
     entries: list[Entry] = []
     broken: set[str] = set()
     for src in sources:
