@@ -158,6 +158,11 @@ def add_alternate(data_dir: Path, entry_id: str, lang: str, question: str) -> st
     if owner:
         raise BotError(f"{text!r} is already a question of {owner}" + ("" if owner == entry_id else
                           f"; to move it, delete it from {owner} in {data_dir / BILINGUAL_FILE} first"))
+    target = next(e for e in entries if e.id == entry_id)
+    for field in ("not_ja", "not_en"):  # counter-examples: questions near the entry that it does not answer
+        if text_key(text) in {text_key(t) for t in getattr(target, field, ())}:
+            raise BotError(f"{text!r} is a counter-example ({field}) of {entry_id}: the entry does not answer it; "
+                           f"remove it from {entry_id}.{field} in {data_dir / BILINGUAL_FILE} first if it does")
     anchors = {text_key(a) for a in load_out_of_scope(data_dir, [])}
     if text_key(text) in anchors:
         raise BotError(f"{text!r} is an out-of-scope anchor in {data_dir / OUT_OF_SCOPE_FILE}; remove it "

@@ -47,6 +47,7 @@ def test_alt_add_appends_one_line_and_keeps_comments_and_layout(data_copy):
     (["qa-1", "ja", "警察に機器を回収されるまで何をしておけばいいですか？"], "labelled evaluation query"),
     (["qa-1", "ja", "今日の天気は?"], "out-of-scope anchor"),
     (["qa-1", "ja", "   "], "empty"),
+    (["qa-1", "ja", "警察にはどこの窓口に被害届を出せばいいですか"], "counter-example (not_ja) of qa-1"),
 ])
 def test_alt_add_refuses_and_changes_nothing(data_copy, args, message):
     path, regressions = data_copy / "bilingual.yaml", data_copy / "eval" / "regressions.jsonl"
