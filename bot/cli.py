@@ -340,7 +340,8 @@ def eval_(ctx: click.Context, file: Path, as_json: bool, baseline: Path | None, 
 @click.option("--load", "load_only", is_flag=True,
               help="Only the load test: concurrent API clients against a server (--url, or one started here).")
 @click.option("--clients", type=click.IntRange(1, 1000), help="Concurrent API clients (default 50, --short 8).")
-@click.option("--seconds", type=click.FloatRange(1, 3600), help="Seconds of the main load phase (default 20, --short 4).")
+@click.option("--seconds", type=click.FloatRange(1, 3600),
+              help="Seconds of the main load phase (default 20, --short 4).")
 @click.option("--url", "urls", multiple=True, help="A running server to load (repeat for replicas).")
 @click.option("--db", "target", help="The servers' feedback store (SQLite file or postgresql:// URL), to count "
               "lost writes; a server started here gets a temporary SQLite file.")
