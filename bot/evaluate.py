@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .calibrate import fit
 from .embed import encode_queries
-from .entries import TUNE_FILE
 from .queries import IN_SCOPE_KINDS, LabelledQuery, read_queries
-from .search import FEATURES, Searcher
+from .search import Searcher
 from .settings import MAX_QUESTION_CHARS
 from .text import normalize
 
@@ -43,9 +41,8 @@ if TYPE_CHECKING:
     from .answer import FaqBot
 
 __all__ = [
-    "ABLATIONS", "ASKS", "DENSE", "DEPTH", "LEXICAL", "METRICS", "OUT_OF_SCOPE", "Report", "Row", "ablation",
-    "confusions", "encode", "evaluate", "evaluate_file", "format_report", "metrics", "ranking_metrics",
-    "threshold_sweep",
+    "DEPTH", "METRICS", "OUT_OF_SCOPE", "Report", "Row", "as_asked", "confusions", "encode", "evaluate",
+    "evaluate_file", "format_report", "metrics", "ranking_metrics", "search_rows", "threshold_sweep",
 ]
 
 #: Hits kept per query: enough for MRR@10 and nDCG@10.
@@ -65,21 +62,6 @@ METRICS = (*RANKING, *RATES)
 LANGS = ("ja", "en")
 #: The "expected" side of a confusion when an out-of-scope query was answered.
 OUT_OF_SCOPE = "(out of scope)"
-
-#: The families of signals (see `search.FEATURES`): from the embeddings, from the tokens, and what the
-#: question asks for against what the entry gives (bot/asks.py).
-DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap")
-LEXICAL = ("bm25", "bm25_gap", "coverage", "known")
-ASKS = ("asks_other",)
-#: Feature subsets `ablation` refits: all, each family alone, and all but one signal.
-ABLATIONS: dict[str, tuple[str, ...]] = {
-    "all signals": FEATURES,
-    "dense only": DENSE,
-    "lexical only": LEXICAL,
-    "dense + lexical (no asks)": DENSE + LEXICAL,
-    **{f"without {name}": tuple(f for f in FEATURES if f != name) for name in FEATURES},
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -248,7 +230,7 @@ def threshold_sweep(rows: Sequence[Row], thresholds: Iterable[float] | None = No
 # --------------------------------------------------------------------------- running the bot
 
 
-def _as_asked(text: str) -> str:
+def as_asked(text: str) -> str:
     """The text `FaqBot.ask` searches for a question."""
     return normalize(text)[:MAX_QUESTION_CHARS]
 
@@ -257,7 +239,7 @@ def encode(bot: FaqBot, queries: Sequence[LabelledQuery]) -> np.ndarray:
     """Query vectors in one batch; pass them to `evaluate`/`ablation` to search the same queries again cheaply."""
     if not queries:
         return np.zeros((0, 1), dtype=np.float32)
-    return encode_queries(bot.model, [_as_asked(q.q) for q in queries])
+    return encode_queries(bot.model, [as_asked(q.q) for q in queries])
 
 
 def _status(decision: str, top_has_answer: bool) -> str:
@@ -267,11 +249,12 @@ def _status(decision: str, top_has_answer: bool) -> str:
     return decision
 
 
-def _rows(searcher: Searcher, queries: Sequence[LabelledQuery], vectors: np.ndarray) -> list[Row]:
+def search_rows(searcher: Searcher, queries: Sequence[LabelledQuery], vectors: np.ndarray) -> list[Row]:
+    """One `Row` per query, searched with `searcher` (its calibration decides) from the given query vectors."""
     rows = []
     has_answer = {e.id: e.has_answer for e in searcher.index.entries}
     for query, vector in zip(queries, vectors, strict=True):
-        result = searcher.search(_as_asked(query.q), k=DEPTH, vector=vector)
+        result = searcher.search(as_asked(query.q), k=DEPTH, vector=vector)
         top = result.hits[0] if result.hits else None
         kind = query.kind if (query.kind in IN_SCOPE_KINDS) == bool(query.expect) else ""
         rows.append(Row(q=query.q, lang=query.lang or result.lang, expect=tuple(query.expect),
@@ -290,35 +273,13 @@ def evaluate(bot: FaqBot, queries: Sequence[LabelledQuery], vectors: np.ndarray 
     """Search every query with the bot and measure the result; `vectors` from `encode` skip re-encoding."""
     vectors = encode(bot, queries) if vectors is None else vectors
     searcher = bot.searcher
-    return Report.of(_rows(searcher, queries, vectors), float(searcher.calibration["threshold"]), source)
+    return Report.of(search_rows(searcher, queries, vectors), float(searcher.calibration["threshold"]), source)
 
 
 def evaluate_file(bot: FaqBot, path: Path | str) -> Report:
     """`evaluate` on a labelled query file (`{"q", "lang", "expect": [ids]}` per line)."""
     path = Path(path)
     return evaluate(bot, read_queries(path, set(bot.entries)), source=str(path))
-
-
-def ablation(bot: FaqBot, queries: Sequence[LabelledQuery], vectors: np.ndarray | None = None, *,
-             tune: Sequence[LabelledQuery] | None = None, tune_vectors: np.ndarray | None = None,
-             subsets: Mapping[str, Sequence[str]] = ABLATIONS) -> dict[str, Report]:
-    """Refit the combiner and threshold on the tuning queries with each feature subset; evaluate each on `queries`.
-
-    Evidence that each signal earns its place: if leaving a signal out costs nothing, it can go.
-    Only the tuning queries (default: the data's tune.jsonl) are fitted on, never `queries`.
-    """
-    if tune is None:
-        tune = read_queries(bot.settings.data_dir / TUNE_FILE, set(bot.entries))
-    tune_vectors = encode(bot, tune) if tune_vectors is None else tune_vectors
-    vectors = encode(bot, queries) if vectors is None else vectors
-    asked = [replace(q, q=_as_asked(q.q)) for q in tune]  # fitted on questions as they are searched
-    plain = Searcher(bot.index, bot.model, calibration={})  # the signals don't depend on the calibration
-    reports = {}
-    for name, features in subsets.items():
-        calibration = fit(plain, asked, tune_vectors, tuple(features))
-        searcher = Searcher(bot.index, bot.model, calibration=calibration)
-        reports[name] = Report.of(_rows(searcher, queries, vectors), float(calibration["threshold"]), name)
-    return reports
 
 
 # --------------------------------------------------------------------------- text
