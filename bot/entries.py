@@ -1,4 +1,4 @@
-"""Entries: read the FAQ sources and the bilingual file, validate them, give each entry a stable id.
+"""Entries: read the FAQ files listed in data/sources.yaml, merge bilingual.yaml into them, give each a stable id.
 
 The official Japanese text is the authority and is never rewritten: HTML in a cell is turned into
 plain paragraphs (and its links kept as URLs) without changing a word. Every problem is collected
@@ -17,31 +17,28 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
-import yaml
-
-from . import yamlfile
-from .asks import ASK_KINDS
+from .bilingual import (
+    BILINGUAL_FILE,
+    LIST_KEYS,
+    OUT_OF_SCOPE_FILE,
+    check_record,
+    load_out_of_scope,
+    load_translations,
+)
+from .datafiles import check_text, read_lines
 from .errors import DataError, Problem
+from .sources import MAIN_SECTION, SECTIONS, SOURCES_FILE, Source, load_sources
 
-SOURCES_FILE = "sources.yaml"
-BILINGUAL_FILE = "bilingual.yaml"
+# the data files' names and readers live in bot/bilingual.py and bot/sources.py; importers use them from here too
+__all__ = [
+    "BILINGUAL_FILE", "MAIN_SECTION", "OUT_OF_SCOPE_FILE", "SECTIONS", "SOURCES_FILE", "TUNE_FILE", "Entry", "Source",
+    "clean_cell", "collect", "data_fingerprint", "load_entries", "load_out_of_scope", "load_sources",
+    "load_translations", "parse_sheet", "parse_table",
+]
+
 TUNE_FILE = "eval/tune.jsonl"
-OUT_OF_SCOPE_FILE = "out_of_scope.yaml"
 
-#: Known section names of the sheet: id prefix and English name. Rows before the first section
-#: line belong to the main Q&A section.
-SECTIONS = {
-    "質疑応答": ("qa", "Q&A"),
-    "資料・アーカイブ": ("archive", "Materials and archive"),
-    "その他": ("other", "Other"),
-}
-MAIN_SECTION = "質疑応答"
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_TRANSLATION_KEYS = {"question_en", "answer_en", "alt_ja", "alt_en", "not_ja", "not_en", "see_also", "asks"}
-#: Per-entry keys of bilingual.yaml that hold lists of text.
-_LIST_KEYS = ("alt_ja", "alt_en", "not_ja", "not_en", "see_also", "asks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ class Entry:
         """The record `faqbot entries --json` prints; other tools read these names."""
         data = asdict(self)
         data["has_answer"] = self.has_answer
-        for key in (*_LIST_KEYS, "links"):
+        for key in (*LIST_KEYS, "links"):
             data[key] = list(getattr(self, key))
         return data
 
@@ -140,33 +137,6 @@ def clean_cell(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 # --------------------------------------------------------------------------- reading files
-
-
-def _read_lines(path: Path, problems: list[Problem]) -> list[str]:
-    """Lines of a UTF-8 text file; every undecodable line is reported, not guessed at."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        problems.append(Problem(path, 1, f"cannot be read ({err.strerror}); check that it exists and is readable"))
-        return []
-    lines: list[str] = []
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line = chunk.decode("utf-8")
-        except UnicodeDecodeError as err:
-            problems.append(
-                Problem(path, number, f"bytes that are not UTF-8 at column {err.start + 1}; save the file as UTF-8")
-            )
-            line = ""
-        lines.append(line.removeprefix("\ufeff") if number == 1 else line)
-    return [line.removesuffix("\r") for line in lines]
-
-
-def _check_text(path: Path, line: int, what: str, text: str, problems: list[Problem]) -> None:
-    if _CONTROL.search(text):
-        problems.append(Problem(path, line, f"{what} contains a control character; remove it"))
-
-
 def _is_number(cell: str) -> bool:
     return unicodedata.normalize("NFKC", cell.strip()).isdigit()
 
@@ -179,7 +149,7 @@ def parse_sheet(path: Path, prefix: str, problems: list[Problem], broken: set[st
     entries: list[Entry] = []
     section = MAIN_SECTION
     extra_sections: dict[str, str] = {}
-    for line_no, line in enumerate(_read_lines(path, problems), start=1):
+    for line_no, line in enumerate(read_lines(path, problems), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split("\t")
@@ -215,8 +185,8 @@ def parse_sheet(path: Path, prefix: str, problems: list[Problem], broken: set[st
             problems.append(Problem(path, line_no, "empty question"))
             broken.add(entry_id)
             continue
-        _check_text(path, line_no, "question", question, problems)
-        _check_text(path, line_no, "answer", answer, problems)
+        check_text(path, line_no, "question", question, problems)
+        check_text(path, line_no, "answer", answer, problems)
         entries.append(
             Entry(
                 id=entry_id, section=section, section_en=section_en, number=number,
@@ -238,7 +208,7 @@ def _csv_rows(reader, path: Path, problems: list[Problem]):  # noqa: ANN001, ANN
 
 def parse_table(path: Path, name: str, problems: list[Problem]) -> list[Entry]:
     """Entries of a plain CSV/TSV of question,answer (an optional header row is skipped)."""
-    text = "\n".join(_read_lines(path, problems))
+    text = "\n".join(read_lines(path, problems))
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     entries: list[Entry] = []
@@ -257,8 +227,8 @@ def parse_table(path: Path, name: str, problems: list[Problem]) -> list[Entry]:
         if not question:
             problems.append(Problem(path, line_no, "empty question"))
             continue
-        _check_text(path, line_no, "question", question, problems)
-        _check_text(path, line_no, "answer", answer, problems)
+        check_text(path, line_no, "question", question, problems)
+        check_text(path, line_no, "answer", answer, problems)
         number = len(entries) + 1
         entries.append(
             Entry(
@@ -268,168 +238,7 @@ def parse_table(path: Path, name: str, problems: list[Problem]) -> list[Entry]:
         )
     return entries
 
-
-# --------------------------------------------------------------------------- sources and translations
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """One FAQ file listed in data/sources.yaml."""
-
-    file: str
-    name: str
-    format: str  # "sheet" | "table"
-    official: bool  # official source: ids without prefix, English translation required
-    line: int
-    title: str = ""  # the document's title as staff know it (Japanese)
-    title_en: str = ""
-    publisher: str = ""
-    date: str = ""
-    url: str = ""
-
-    def describe(self) -> dict[str, str]:
-        """The Entry fields that carry this source's description."""
-        return {"source_title": self.title, "source_title_en": self.title_en, "source_publisher": self.publisher,
-                "source_date": self.date, "source_url": self.url}
-
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def _yaml_nodes(path: Path, problems: list[Problem]) -> yaml.Node | None:
-    """The node tree of a YAML data file, size-bounded (bot/yamlfile.py); None after reporting why not."""
-    try:
-        yamlfile.check_size(path)
-        return yamlfile.compose(path, "\n".join(_read_lines(path, problems)))
-    except DataError as err:
-        problems += err.problems
-        return None
-
-
-def _scalar(node: yaml.Node) -> str | None:
-    return node.value if isinstance(node, yaml.ScalarNode) else None
-
-
-def load_sources(data_dir: Path, problems: list[Problem]) -> list[Source]:
-    """The FAQ files to load, from data/sources.yaml."""
-    path = data_dir / SOURCES_FILE
-    if not path.is_file():
-        problems.append(Problem(path, 1, "missing: it lists the FAQ files to load (see README, 'Adding entries')"))
-        return []
-    root = _yaml_nodes(path, problems)
-    if root is None:
-        return []
-    items = None
-    if isinstance(root, yaml.MappingNode):
-        items = next((v for k, v in root.value if _scalar(k) == "sources"), None)
-    if not isinstance(items, yaml.SequenceNode):
-        problems.append(Problem(path, 1, "expected a top-level `sources:` list"))
-        return []
-    sources: list[Source] = []
-    for item in items.value:
-        line = item.start_mark.line + 1
-        fields = {_scalar(k): _scalar(v) for k, v in item.value} if isinstance(item, yaml.MappingNode) else {}
-        titles = _titles(item, path, problems) if isinstance(item, yaml.MappingNode) else {}
-        file, name, fmt = fields.get("file"), fields.get("name"), fields.get("format", "sheet")
-        official = (fields.get("official") or "false").lower() == "true"
-        if not file or not name:
-            problems.append(Problem(path, line, "each source needs `file:` and `name:`"))
-            continue
-        if not _NAME.match(name) or name in {key for key, _ in SECTIONS.values()}:
-            problems.append(
-                Problem(path, line, f"source name {name!r}: use lower-case letters, digits and _, "
-                        "not qa/archive/other (ids are prefixed with it)")
-            )
-            continue
-        if fmt not in ("sheet", "table"):
-            problems.append(
-                Problem(path, line, f"format {fmt!r}: use `sheet` (the official layout) or `table` (CSV/TSV)")
-            )
-            continue
-        if not (data_dir / file).is_file():
-            problems.append(Problem(path, line, f"source file {data_dir / file} does not exist"))
-            continue
-        url = fields.get("url") or ""
-        if url and not url.startswith(("https://", "http://")):
-            problems.append(Problem(path, line, f"url {url!r}: give the document's web address (http:// or https://)"))
-            continue
-        sources.append(Source(file=file, name=name, format=fmt, official=official, line=line,
-                              title=titles.get("ja", ""), title_en=titles.get("en", ""),
-                              publisher=fields.get("publisher") or "", date=fields.get("date") or "", url=url))
-    if sum(s.official for s in sources) > 1:
-        problems.append(Problem(path, 1, "only one source can be `official: true`"))
-    names = [s.name for s in sources]
-    for s in sources:
-        if names.count(s.name) > 1:
-            problems.append(Problem(path, s.line, f"source name {s.name!r} is used twice"))
-    return sources
-
-
-def _titles(item: yaml.MappingNode, path: Path, problems: list[Problem]) -> dict[str, str]:
-    """`title:` of a source: one string, or `ja:` / `en:` strings."""
-    node = next((v for k, v in item.value if _scalar(k) == "title"), None)
-    if node is None:
-        return {}
-    if isinstance(node, yaml.ScalarNode):
-        return {"ja": node.value.strip(), "en": node.value.strip()}
-    if isinstance(node, yaml.MappingNode):
-        titles = {_scalar(k): _scalar(v) for k, v in node.value}
-        if set(titles) <= {"ja", "en"} and all(isinstance(v, str) for v in titles.values()):
-            return {k: v.strip() for k, v in titles.items()}
-    problems.append(Problem(path, node.start_mark.line + 1, "title: give one text, or `ja:` and `en:` texts"))
-    return {}
-
-
-def _string_list(node: yaml.Node, path: Path, what: str, problems: list[Problem]) -> tuple[str, ...]:
-    if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.ScalarNode) for n in node.value):
-        problems.append(Problem(path, node.start_mark.line + 1, f"{what} must be a list of strings"))
-        return ()
-    out = tuple(n.value.strip() for n in node.value if n.value.strip())
-    for n in node.value:
-        _check_text(path, n.start_mark.line + 1, what, n.value, problems)
-    return out
-
-
-def load_translations(path: Path, problems: list[Problem]) -> dict[str, tuple[int, dict]]:
-    """id -> (line, {question_en, answer_en, alt_ja, alt_en, not_ja, not_en, see_also, asks}) from the bilingual
-    file."""
-    if not path.is_file():
-        problems.append(Problem(path, 1, "missing: it holds the English translation of every official entry"))
-        return {}
-    root = _yaml_nodes(path, problems)
-    if root is None:
-        return {}
-    entries = None
-    if isinstance(root, yaml.MappingNode):
-        entries = next((v for k, v in root.value if _scalar(k) == "entries"), None)
-    if not isinstance(entries, yaml.MappingNode):
-        problems.append(Problem(path, 1, "expected a top-level `entries:` mapping of entry id -> translation"))
-        return {}
-    out: dict[str, tuple[int, dict]] = {}
-    for key_node, value in entries.value:
-        entry_id, line = _scalar(key_node) or "", key_node.start_mark.line + 1
-        if entry_id in out:
-            problems.append(Problem(path, line, f"{entry_id} appears twice (first at line {out[entry_id][0]})"))
-            continue
-        if not isinstance(value, yaml.MappingNode):
-            problems.append(Problem(path, line, f"{entry_id}: expected question_en, answer_en, alt_ja, alt_en"))
-            continue
-        record: dict = {"question_en": "", "answer_en": "", **dict.fromkeys(_LIST_KEYS, ())}
-        for k, v in value.value:
-            name = _scalar(k)
-            if name not in _TRANSLATION_KEYS:
-                problems.append(Problem(path, k.start_mark.line + 1, f"{entry_id}: unknown key {name!r}"))
-            elif name in _LIST_KEYS:
-                record[name] = _string_list(v, path, f"{entry_id}.{name}", problems)
-                record[f"_{name}_lines"] = [n.start_mark.line + 1 for n in getattr(v, "value", ())
-                                            if isinstance(n, yaml.ScalarNode) and n.value.strip()]
-            elif _scalar(v) is None:
-                problems.append(Problem(path, v.start_mark.line + 1, f"{entry_id}.{name} must be text"))
-            else:
-                record[name] = v.value.strip()
-                _check_text(path, v.start_mark.line + 1, f"{entry_id}.{name}", v.value, problems)
-        out[entry_id] = (line, record)
-    return out
+# --------------------------------------------------------------------------- merging the bilingual file
 
 
 def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
@@ -457,33 +266,13 @@ def _merge(entries: list[Entry], sources: dict[str, Source], data_dir: Path,
             problems.append(
                 Problem(path, line, f"{e.id}: answer_en must be empty: the entry has no official answer to translate")
             )
-        _check_counter_examples(e.id, t, path, problems)
-        for kind, kind_line in zip(t["asks"], t.get("_asks_lines", []), strict=False):
-            if kind not in ASK_KINDS:
-                problems.append(Problem(path, kind_line, f"{e.id}.asks: unknown kind {kind!r}; use "
-                                        + ", ".join(ASK_KINDS)))
+        check_record(e.id, t, path, problems)
         fields = {k: v for k, v in t.items() if not k.startswith("_")}
         merged.append(
             Entry(**{**{k: getattr(e, k) for k in e.__dataclass_fields__}, **fields, **described})  # type: ignore[arg-type]
         )
     _check_see_also(merged, translations, path, problems)
     return merged
-
-
-def _folded(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().strip()
-
-
-def _check_counter_examples(entry_id: str, record: dict, path: Path, problems: list[Problem]) -> None:
-    """A counter-example (`not_ja`/`not_en`) must not also be an alternate question of the same entry."""
-    alternates = {_folded(t) for t in (*record["alt_ja"], *record["alt_en"])}
-    for key in ("not_ja", "not_en"):
-        for text, line in zip(record[key], record.get(f"_{key}_lines", []), strict=False):
-            if _folded(text) in alternates:
-                problems.append(Problem(path, line,
-                                        f"{entry_id}.{key}: {text!r} is also an alternate question of {entry_id}; "
-                                        "an entry cannot both answer and not answer it — remove one"))
-
 
 def _check_see_also(entries: list[Entry], translations: dict[str, tuple[int, dict]], path: Path,
                     problems: list[Problem]) -> None:
@@ -499,27 +288,6 @@ def _check_see_also(entries: list[Entry], translations: dict[str, tuple[int, dic
             elif not by_id[target].has_answer:
                 problems.append(Problem(path, line, f"{e.id}.see_also: {target} has no official answer to show; "
                                         "name an entry that has one"))
-
-
-def load_out_of_scope(data_dir: Path, problems: list[Problem]) -> list[str]:
-    """Anchor questions the sheet does not answer (optional file): `ja:` and `en:` lists of text."""
-    path = data_dir / OUT_OF_SCOPE_FILE
-    if not path.is_file():
-        return []
-    root = _yaml_nodes(path, problems)
-    if root is None:
-        return []
-    if not isinstance(root, yaml.MappingNode):
-        problems.append(Problem(path, 1, "expected `ja:` and `en:` lists of questions"))
-        return []
-    anchors: list[str] = []
-    for key, value in root.value:
-        if _scalar(key) not in ("ja", "en"):
-            problems.append(Problem(path, key.start_mark.line + 1, f"unknown key {_scalar(key)!r}: use ja or en"))
-            continue
-        anchors += _string_list(value, path, _scalar(key) or "", problems)
-    return anchors
-
 
 def collect(data_dir: Path) -> tuple[list[Entry], list[Problem]]:
     """All entries and all problems found in data/ (no exception: `faqbot check` lists them)."""

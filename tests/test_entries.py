@@ -240,8 +240,9 @@ def _add_under(data: Path, entry_id: str, lines: str) -> tuple[Path, int]:
     """Insert `lines` right under `entry_id:` in bilingual.yaml; returns the file and the first inserted line."""
     path = data / "bilingual.yaml"
     text = path.read_text(encoding="utf-8")
-    if "see_also" in lines:  # replaces the data's own see_also lists
-        text = re.sub(r"(?m)^    see_also:.*\n", "", text)
+    for key in ("see_also", "not_ja", "not_en"):  # replaces the data's own lists of that key
+        if f"{key}:" in lines:
+            text = re.sub(rf"(?m)^    {key}:.*\n(?:      .*\n)*", "", text)
     head = text.index(f"  {entry_id}:\n") + len(f"  {entry_id}:\n")
     path.write_text(text[:head] + lines + text[head:], encoding="utf-8")
     return path, text[:head].count("\n") + 1
@@ -271,9 +272,19 @@ def test_counter_examples_load_and_may_not_be_alternates(data_copy):
     _add_under(data_copy, "qa-3", "    not_en:\n      - \"Which antivirus product should we buy?\"\n")
     assert _problems(data_copy) == []
     qa3 = next(e for e in collect(data_copy)[0] if e.id == "qa-3")
-    assert qa3.not_en == ("Which antivirus product should we buy?",) and qa3.not_ja == ()
+    assert qa3.not_en == ("Which antivirus product should we buy?",)
     alternate = qa3.alt_ja[0]
     path, line = _add_under(data_copy, "qa-3", f"    not_ja:\n      - \"{alternate}\"\n")
     assert _problems(data_copy) == [
         f"{path}:{line + 1}: qa-3.not_ja: {alternate!r} is also an alternate question of qa-3; an entry cannot both "
         "answer and not answer it — remove one"]
+
+
+def test_a_key_given_twice_is_reported_not_silently_dropped(data_copy):
+    """YAML keeps the last of two equal keys: a trainer's first list would vanish without a word."""
+    path, line = _add_under(data_copy, "qa-3", "    asks: [fact]\n    asks: [cost]\n")
+    problems = _problems(data_copy)
+    assert f"{path}:{line + 1}: qa-3: 'asks' appears twice; merge the two into one" in problems
+    assert all("appears twice" in p for p in problems) and len(problems) == 2  # and the data's own asks line
+    with pytest.raises(DataError):
+        load_entries(data_copy)
