@@ -10,11 +10,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 
 from .bilingual import (
@@ -25,11 +22,13 @@ from .bilingual import (
     load_out_of_scope,
     load_translations,
 )
+from .cells import clean_cell
 from .datafiles import check_text, read_lines
 from .errors import DataError, Problem
 from .sources import MAIN_SECTION, SECTIONS, SOURCES_FILE, Source, load_sources
 
-# the data files' names and readers live in bot/bilingual.py and bot/sources.py; importers use them from here too
+# the data files' names and readers live in bot/bilingual.py, bot/sources.py and bot/cells.py; importers use them
+# from here too
 __all__ = [
     "BILINGUAL_FILE", "MAIN_SECTION", "OUT_OF_SCOPE_FILE", "SECTIONS", "SOURCES_FILE", "TUNE_FILE", "Entry", "Source",
     "clean_cell", "collect", "data_fingerprint", "load_entries", "load_out_of_scope", "load_sources",
@@ -37,8 +36,6 @@ __all__ = [
 ]
 
 TUNE_FILE = "eval/tune.jsonl"
-
-_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,59 +78,6 @@ class Entry:
         for key in (*LIST_KEYS, "links"):
             data[key] = list(getattr(self, key))
         return data
-
-
-# --------------------------------------------------------------------------- HTML cells
-
-
-class _CellParser(HTMLParser):
-    """Collects paragraphs and link targets from the small HTML subset the sheet uses."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.paragraphs: list[list[str]] = [[]]
-        self.links: list[str] = []
-        self._href: str | None = None
-        self._link_text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "p":
-            self.paragraphs.append([])
-        elif tag == "br":
-            self.paragraphs[-1].append("\n")
-        elif tag == "a":
-            self._href = dict(attrs).get("href") or ""
-            self._link_text = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "p":
-            self.paragraphs.append([])
-        elif tag == "a" and self._href is not None:
-            text = "".join(self._link_text).strip()
-            if self._href.startswith(("http://", "https://")):
-                self.links.append(self._href)
-                if self._href not in text:
-                    self.paragraphs[-1].append(f" ({self._href})")
-            self._href = None
-
-    def handle_data(self, data: str) -> None:
-        self.paragraphs[-1].append(data)
-        if self._href is not None:
-            self._link_text.append(data)
-
-
-def clean_cell(text: str) -> tuple[str, tuple[str, ...]]:
-    """Plain text (paragraphs joined by a blank line) and link URLs of one sheet cell.
-
-    Cells without tags are returned as they are: the official wording, spaces included, is kept.
-    """
-    if not _TAG.search(text):
-        return unescape(text).strip(), ()
-    parser = _CellParser()
-    parser.feed(text)
-    parser.close()
-    paragraphs = ["".join(p).strip() for p in parser.paragraphs]
-    return "\n\n".join(p for p in paragraphs if p), tuple(dict.fromkeys(parser.links))
 
 
 # --------------------------------------------------------------------------- reading files
