@@ -94,3 +94,18 @@ def test_decision_rule():
 
 def test_every_status_is_documented():
     assert STATUSES == ("answered", "no_official_answer", "ambiguous", "no_match", "error")
+
+
+def test_every_official_question_pasted_verbatim_gets_its_own_entry(bot):
+    """Staff paste the sheet's own questions (some run to hundreds of characters): each, in Japanese and in its
+    English translation, must get its own entry as the answer (or, for an entry without an official answer, that
+    entry with status no_official_answer)."""
+    wrong = []
+    for entry in bot.entries.values():
+        for text in (entry.question, entry.question_en):
+            answer = bot.ask(text)
+            expected = "answered" if entry.has_answer else "no_official_answer"
+            got = (answer.status, answer.entry.id if answer.entry else None)
+            if got != (expected, entry.id):
+                wrong.append((entry.id, text[:40], got, [(h.entry.id, round(h.score, 3)) for h in answer.hits[:3]]))
+    assert len(bot.entries) >= 17 and not wrong, wrong
