@@ -11,7 +11,8 @@ Questions of one kind are grouped when they are the same after normalisation (`c
 their query embeddings have a cosine of at least `NEAR_DUPLICATE_COSINE`. That cut was measured on
 the data (`pair_cosines`): over the 1,349 labelled in-scope queries and alternate questions of
 2026-11-26, only 43 of 855,321 pairs that belong to *different* entries (0.005 %) reach 0.95, while 524
-same-entry pairs do — so a group practically never mixes two needs (0.94: 75, 0.96: 22). Groups are listed most frequent first.
+same-entry pairs do — so a group practically never mixes two needs (0.94: 75, 0.96: 22).
+Groups are listed most frequent first.
 
 Each group gets a suggestion from the *current* index: the top entry for its most frequent question
 (for 👎, the best entry other than the one voted down). Accepting adds that question as an alternate
