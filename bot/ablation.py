@@ -49,12 +49,14 @@ class SignalCache(Searcher):
 
     def __init__(self, bot: FaqBot) -> None:
         super().__init__(bot.index, bot.model, calibration={})
-        self._memo: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        self._memo: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
-    def signals(self, query: str, vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        if query not in self._memo:
-            self._memo[query] = super().signals(query, vector)
-        return self._memo[query]
+    def signals(self, query: str, vector: np.ndarray | None = None,
+                exclude_anchor: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        key = (query, exclude_anchor)
+        if key not in self._memo:
+            self._memo[key] = super().signals(query, vector, exclude_anchor)
+        return self._memo[key]
 
     def with_calibration(self, calibration: dict) -> SignalCache:
         """The same cached signals, ranked and decided with another calibration."""

@@ -7,7 +7,12 @@ scored by a combiner fitted without it, `FOLDS`-fold by query) so that they hold
 combiner has not seen, not just for the tuning phrasings:
 
 - threshold: the lowest that lets through at most `MAX_FALSE_ANSWER_RATE` of the queries that must not
-  be answered (out of scope, or top entry wrong) — the bot should answer exactly when it would be right;
+  be answered (out of scope, or top entry wrong) — the bot should answer exactly when it would be right.
+  Besides the tuning queries, every per-entry counter-example (`not_ja` / `not_en` in bilingual.yaml: a
+  question that looks like the entry but asks what it does not say) counts as one must-not-answer query,
+  searched with itself left out of the anchors (`counter_examples`). The tuning set alone is not enough:
+  alternates and counter-examples written while its results were known make its near-domain questions
+  easier than new ones, and a threshold fitted on it alone let ~10 % of new near-domain questions through;
 - ambiguity_gap and choice_floor: below the threshold, when the top two or three scores are all at least
   the floor and closer than the gap, the bot offers them ("which did you mean?") instead of "no confident
   answer"; chosen so the choices hold the right entry as often as possible, keeping at most
@@ -20,10 +25,12 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from .index import Index
 from .queries import LabelledQuery
 from .search import FEATURES, MAX_CHOICES, Searcher, decide
+from .text import normalize
 
-__all__ = ["choose_gap", "choose_threshold", "fit"]
+__all__ = ["choose_gap", "choose_threshold", "counter_examples", "fit"]
 
 #: Share of the must-not-answer tuning queries the threshold may let through.
 MAX_FALSE_ANSWER_RATE = 0.02
@@ -66,12 +73,37 @@ def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray
     return prob
 
 
+def counter_examples(index: Index) -> list[tuple[str, int]]:
+    """(question, anchor row) of every entry's counter-examples; `build` appends them after the off-topic anchors."""
+    texts = [normalize(t) for e in index.entries for t in (*e.not_ja, *e.not_en)]
+    start = len(index.anchors) - len(texts)
+    return [(t, start + i) for i, t in enumerate(texts)] if texts and start >= 0 else []
+
+
+def _counter_pairs(searcher: Searcher, used: list[int], first_group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, groups) of every counter-example searched as a new question (itself left out of the
+    anchors): each candidate is a negative example, one group per counter-example."""
+    xs, groups = [], []
+    for i, (text, row) in enumerate(counter_examples(searcher.index)):
+        _, feats, _ = searcher.signals(text, searcher.index.anchors[row], exclude_anchor=row)
+        xs.append(feats[:, used])
+        groups += [first_group + i] * len(feats)
+    if not xs:
+        return np.zeros((0, len(used))), np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    x = np.vstack(xs)
+    return x, np.zeros(len(x), dtype=int), np.asarray(groups)
+
+
 def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
         features: tuple[str, ...] = FEATURES) -> dict:
     """Fit combiner weights, answer threshold and ambiguity gap; returns the calibration the manifest stores."""
-    x, y, groups = _pairs(searcher, queries, vectors, [FEATURES.index(f) for f in features])
+    used = [FEATURES.index(f) for f in features]
+    qx, qy, qgroups = _pairs(searcher, queries, vectors, used)
+    cx, cy, cgroups = _counter_pairs(searcher, used, len(queries))
+    x, y, groups = np.vstack([qx, cx]), np.concatenate([qy, cy]), np.concatenate([qgroups, cgroups])
     mean, scale, weights, bias = _combiner(x, y)
     held_out = _out_of_fold(x, y, groups)
+    unseen = np.asarray([held_out[groups == g].max() for g in np.unique(cgroups)])
 
     ranked, right, in_scope = [], [], []
     for qi, query in enumerate(queries):
@@ -82,15 +114,17 @@ def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
         in_scope.append(bool(query.expect))
     top_prob = np.asarray([r[0] for r in ranked])
     top_right = np.asarray([r[0] for r in right], dtype=bool)
-    threshold = choose_threshold(top_prob, top_right)
+    threshold = choose_threshold(np.concatenate([top_prob, unseen]),
+                                 np.concatenate([top_right, np.zeros(len(unseen), dtype=bool)]))
     gap, floor = choose_gap(ranked, right, in_scope, threshold)
-    return {"method": f"logistic combiner on tuning queries; on {FOLDS}-fold out-of-fold scores: threshold at "
-                      f"most {MAX_FALSE_ANSWER_RATE:.0%} false answers, ambiguity gap at most "
+    return {"method": f"logistic combiner on tuning queries; on {FOLDS}-fold out-of-fold scores and left-out "
+                      f"counter-examples: threshold at most {MAX_FALSE_ANSWER_RATE:.0%} false answers, ambiguity "
+                      f"gap at most "
                       f"{MAX_AMBIGUOUS_RATE:.0%} of in-scope queries ambiguous",
             "features": list(features), "weights": weights.tolist(), "bias": bias,
             "mean": mean.tolist(), "scale": scale.tolist(), "threshold": threshold,
             "ambiguity_gap": gap, "choice_floor": floor,
-            "n_queries": len(queries), "n_pairs": int(len(y))}
+            "n_queries": len(queries), "n_pairs": int(len(y)), "n_counter_examples": int(len(unseen))}
 
 
 def choose_threshold(top_prob: np.ndarray, top_right: np.ndarray, max_false: float = MAX_FALSE_ANSWER_RATE) -> float:

@@ -101,8 +101,12 @@ class Searcher:
 
     # -- signals --------------------------------------------------------------------------
 
-    def signals(self, query: str, vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Candidate entry positions, their feature matrix (columns = FEATURES) and best-matching field."""
+    def signals(self, query: str, vector: np.ndarray | None = None,
+                exclude_anchor: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Candidate entry positions, their feature matrix (columns = FEATURES) and best-matching field.
+
+        `exclude_anchor` leaves one off-topic anchor out: calibration searches each counter-example as if it
+        were a new question nobody had written down (`calibrate.counter_examples`)."""
         n_entries = len(self.index.entries)
         if vector is None:
             vector = encode_queries(self.model, [query])
@@ -125,7 +129,10 @@ class Searcher:
         best = np.maximum(cos_q, cos_a)
         # closeness to a known off-topic question (data/out_of_scope.yaml) counts against every entry
         anchors = self.index.anchors
-        nearest_anchor = float((anchors @ vector.reshape(-1)).max()) if len(anchors) else 0.0
+        anchor_sims = anchors @ vector.reshape(-1) if len(anchors) else np.zeros(0, dtype=np.float32)
+        if exclude_anchor is not None and len(anchor_sims) > 1:
+            anchor_sims[exclude_anchor] = -np.inf
+        nearest_anchor = float(anchor_sims.max()) if len(anchor_sims) else 0.0
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
