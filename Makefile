@@ -24,9 +24,11 @@ chat: setup
 	$(BIN)/faqbot serve
 
 # Debian's chromium for the real-browser tests (Playwright cannot download its own here).
+# Noto CJK renders Japanese and Noto Color Emoji the 👍/👎 in the screenshots the tests save.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+	@{ command -v chromium && test -d /usr/share/fonts/truetype/noto; } >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; }
 
 lint: setup
 	$(BIN)/ruff check bot tests
