@@ -185,7 +185,7 @@ def test_short_ascii_questions_are_answered_in_the_page_language_unless_chosen(o
 
 
 def test_answer_card_title_highlight_citation_and_copy(open_page, bot):
-    question = "RDPの全ポートスキャンの事例はありますか？"
+    question = "攻撃者はRDPの全ポートスキャンをしてくる？"
     expected = bot.ask(question)
     assert expected.status == "answered" and expected.entry.id == "qa-4"
     page = open_page(permissions=["clipboard-read", "clipboard-write"])

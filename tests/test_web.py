@@ -237,7 +237,8 @@ BAD_INPUT = [  # (typed, what the reply must contain); an empty question posts n
     ("🙂🙂🙂", MESSAGES["empty"]["ja"]),
     ("RDP\x00の\x07ポート\x1bを変更する意味は？", "qa-4"),
     ("x" * 100_000, MESSAGES["truncated"]["ja"]),  # one "word" tells no language: the page's
-    ("# 見出し\n- リスト\n> 引用 RDPのポート", "qa-4"),
+    # markdown stays text; wrapped this way the question is too noisy to answer confidently (closest entries shown)
+    ("# 見出し\n- リスト\n> 引用 RDPのポート", MESSAGES["no_match"]["ja"]),
 ]
 
 
