@@ -13,11 +13,9 @@ per query), so load from other processes on the machine hits both alike. Start-u
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +37,7 @@ from .build import build
 from .embed import encode_queries, load_model, model_version
 from .errors import BotError
 from .index import Index, package_versions, write_build
-from .loadtest import format_load, run_load
+from .loadtest import SERVER_SCRIPT, format_load, free_port, run_load
 from .queries import read_queries
 from .settings import DEFAULT_MODEL, Settings
 from .synthetic import EMBEDDED_FIELDS, fingerprint, index_synthetic, synthetic_entries
@@ -142,16 +140,6 @@ print(json.dumps(ms))
 """
 
 # The page, served the way `faqbot serve` serves it.
-_SERVER = r"""
-import sys
-from pathlib import Path
-from bot.settings import Settings
-from bot.web import serve
-serve(Settings(data_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), feedback_db=Path(sys.argv[3])),
-      "127.0.0.1", int(sys.argv[4]))
-"""
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -479,26 +467,18 @@ def _search_p50(index: faiss.Index, queries: np.ndarray, k: int) -> float:
 # --------------------------------------------------------------------------- HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def measure_http(settings: Settings, queries: list[str]) -> dict:
     """Round trips through the page's `ask` API with a warm server in its own process."""
-    if importlib.util.find_spec("bot.web") is None:
-        return {"skipped": "http: bot.web is not importable yet (the page is not written), no round trips timed"}
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryFile() as log:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(settings.data_dir), str(settings.index_dir),
+        proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(settings.data_dir), str(settings.index_dir),
                                  str(settings.feedback_db), str(port)], stdout=log, stderr=subprocess.STDOUT,
                                 env=_child_env())
         try:
             return _time_server(proc, url, t0, queries)
-        except Exception as err:  # noqa: BLE001 - a page still being written fails in any way; report, don't crash
+        except Exception as err:  # noqa: BLE001 - a server can fail to start in any way; report, don't crash
             log.seek(0)
             tail = " | ".join(log.read().decode(errors="replace").strip().splitlines()[-4:])
             return {"skipped": f"http: the page could not be timed ({type(err).__name__}: {err}); server log: {tail}"}

@@ -52,7 +52,7 @@ REPEATED = 6
 SETTLE_S = 20.0
 
 # A server like `faqbot serve`, in its own process: data, index, feedback target, port.
-_SERVER = r"""
+SERVER_SCRIPT = r"""
 import sys
 from pathlib import Path
 from bot.settings import Settings
@@ -253,12 +253,12 @@ def lost_writes(db: str | None, acked: list[str]) -> tuple[int | None, str]:
 @contextlib.contextmanager
 def serving(settings: Settings, db: str, port: int | None = None, timeout: float = 300.0) -> Iterator[str]:
     """A server like `faqbot serve` in its own process on `settings`' index; yields its URL, stops it after."""
-    port = port or _free_port()
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("FAQBOT_USER", "FAQBOT_PASSWORD")}
     env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(settings.data_dir), str(settings.index_dir), db,
-                                 str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(settings.data_dir), str(settings.index_dir),
+                                 db, str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_ready(url, proc, timeout, log)
@@ -287,7 +287,8 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float, log) -> float:
     raise BotError(f"the load test's server at {url} did not start (exit {proc.poll()}): {tail}")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     import socket
 
     with socket.socket() as sock:
