@@ -141,14 +141,19 @@ def _owners(entries: list[Entry]) -> dict[str, str]:
     return out
 
 
+def _valid_entries(data_dir: Path) -> list[Entry]:
+    """The entries, or a refusal: a curated edit is only made on data that passes `faqbot check`."""
+    try:
+        return load_entries(data_dir)
+    except DataError as err:
+        raise BotError(f"the data has problems; fix them first:\n{err}") from err
+
+
 def add_alternate(data_dir: Path, entry_id: str, lang: str, question: str) -> str:
     """Append `question` to `alt_<lang>` of `entry_id` in data/bilingual.yaml; returns the text added."""
     data_dir = Path(data_dir)
     text = _clean(question, lang)
-    try:
-        entries = load_entries(data_dir)
-    except DataError as err:
-        raise BotError(f"the data has problems; fix them first:\n{err}") from err
+    entries = _valid_entries(data_dir)
     ids = {e.id for e in entries}
     if entry_id not in ids:
         close = difflib.get_close_matches(entry_id, sorted(ids), n=3)
@@ -188,10 +193,7 @@ def add_out_of_scope(data_dir: Path, lang: str, question: str) -> str:
     """Append `question` to the `lang` list of data/out_of_scope.yaml; returns the text added."""
     data_dir = Path(data_dir)
     text = _clean(question, lang)
-    try:
-        entries = load_entries(data_dir)
-    except DataError as err:
-        raise BotError(f"the data has problems; fix them first:\n{err}") from err
+    entries = _valid_entries(data_dir)
     owner = _owners(entries).get(text_key(text))
     if owner:
         raise BotError(f"{text!r} is a question of {owner}: an entry answers it, so it is not out of scope")
