@@ -34,7 +34,7 @@ from bot.index import MANIFEST, MANIFEST_DIGEST, _sha256
 from bot.logsafe import MAX_LINE_CHARS, MAX_LINES, REDACTED, clean
 from bot.text import normalize
 
-from .conftest import ROOT, free_port, running_app
+from .conftest import ROOT, free_port, running_app, wait_for
 
 FAQBOT = str(Path(sys.executable).with_name("faqbot"))
 RDP = "RDPのポートを変更する意味は？"
@@ -123,11 +123,11 @@ def test_the_server_keeps_answering_while_its_database_is_deleted_or_locked(bot,
     app = contextlib.contextmanager(running_app)(bot, settings.with_(feedback_db=db))
     with httpx.Client() as client, app as url:
         assert call(client, url, "ask", {"data": [RDP, "ja"]})[0] == "complete"
-        assert wait_for(lambda: db.exists())
+        assert wait_for(lambda: db.exists(), timeout=20.0)
         db.unlink()  # an operator removes the file while the page runs
         event, data = call(client, url, "ask", {"data": ["Does changing the RDP port help?"]})
         assert event == "complete" and data[0]["answer"]["id"] == "qa-4"
-        holder = sqlite3.connect(wait_for(lambda: db if db.exists() else None), isolation_level=None)
+        holder = sqlite3.connect(wait_for(lambda: db if db.exists() else None, timeout=20.0), isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")  # a backup or a DB browser holds it
         try:
             event, data = call(client, url, "ask", {"data": ["管理者パスワードの保管方法は？"]})
@@ -138,17 +138,7 @@ def test_the_server_keeps_answering_while_its_database_is_deleted_or_locked(bot,
             holder.close()
         wanted = {normalize("Does changing the RDP port help?"), normalize("管理者パスワードの保管方法は？")}
         with open_store(db) as reader:  # the rows asked while it was gone or locked arrive
-            assert wait_for(lambda: wanted <= {normalize(row["question"]) for row in reader.outcomes()})
-
-
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+            assert wait_for(lambda: wanted <= {normalize(row["question"]) for row in reader.outcomes()}, timeout=20.0)
 
 
 # --------------------------------------------------------------------------- 7: sessions, feedback rate

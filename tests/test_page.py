@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bot.answer import MESSAGES, Answer
 from bot.render import ANSWER_UI, HIGH, UI
@@ -22,12 +22,9 @@ from bot.service import ChatService
 from bot.store import open_store
 from bot.text import normalize
 
-from .conftest import running_app
+from .conftest import running_app, wait_for
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 CONTACT = "情報システム部 内線1234"
 ANSWERS = "#chat .fb-answer:not(.fb-pending)"
@@ -50,15 +47,6 @@ def store(page_settings, app_url):
     opened = open_store(page_settings.feedback_db)
     yield opened
     opened.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium (`make browser`)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -94,17 +82,6 @@ def use_language(page, lang: str) -> None:
     page.locator("#ui-lang").get_by_label("English" if lang == "en" else "日本語").check()
     expect(page.locator("#send")).to_have_text(UI[lang]["send"])
     expect(page.locator("html")).to_have_attribute("lang", lang)
-
-
-def wait_for(check, timeout: float = 15.0):
-    """Poll `check` until it returns something truthy: the app's store writes behind the answer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for the store")
 
 
 def votes_for(store, key: str, ratings: list) -> list[dict]:

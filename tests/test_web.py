@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from gradio_client import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bot.answer import MESSAGES, TRANSLATION_LABEL
 from bot.errors import BotError
@@ -30,26 +30,12 @@ from bot.store import open_store
 from bot.text import normalize
 from bot.web import auth_from_env, create_app, launch, open_bot, reply_language
 
-from .conftest import free_port, running_app
+from .conftest import free_port, running_app, wait_for
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 FAQBOT = str(Path(sys.executable).with_name("faqbot"))
 XSS = "<img src=x onerror=alert(1)>"
 PASSWD = "root:x:0:0"
-
-
-def wait_for(check, timeout: float = 15.0, what: str = "condition"):
-    """Poll `check` until it returns something truthy (server-side effects land asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +54,6 @@ def store(web_settings, app_url):
     opened = open_store(web_settings.feedback_db)
     yield opened
     opened.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium (`make browser`)"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
