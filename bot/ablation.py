@@ -24,19 +24,21 @@ from .search import FEATURES, Searcher
 if TYPE_CHECKING:
     from .answer import FaqBot
 
-__all__ = ["ABLATIONS", "ASKS", "DENSE", "LEXICAL", "SignalCache", "ablation"]
+__all__ = ["ABLATIONS", "ASKS", "COMPANION", "DENSE", "LEXICAL", "SignalCache", "ablation"]
 
-#: The families of signals (see `search.FEATURES`): from the embeddings, from the tokens, and what the
-#: question asks for against what the entry gives (bot/asks.py).
+#: The families of signals (see `search.FEATURES`): from the main model's embeddings, from the tokens, what the
+#: question asks for against what the entry gives (bot/asks.py), and from the companion encoder (bot/companion.py).
 DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap")
 LEXICAL = ("bm25", "bm25_gap", "coverage", "known")
 ASKS = ("asks_other",)
+COMPANION = ("use_q", "use_gap")
 #: Feature subsets `ablation` refits: all, each family alone, and all but one signal.
 ABLATIONS: dict[str, tuple[str, ...]] = {
     "all signals": FEATURES,
     "dense only": DENSE,
     "lexical only": LEXICAL,
     "dense + lexical (no asks)": DENSE + LEXICAL,
+    "without the companion": DENSE + LEXICAL + ASKS,
     **{f"without {name}": tuple(f for f in FEATURES if f != name) for name in FEATURES},
 }
 
@@ -51,11 +53,11 @@ class SignalCache(Searcher):
         super().__init__(bot.index, bot.model, calibration={})
         self._memo: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
-    def signals(self, query: str, vector: np.ndarray | None = None,
-                exclude_anchor: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchor: int | None = None,
+                companion_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         key = (query, exclude_anchor)
         if key not in self._memo:
-            self._memo[key] = super().signals(query, vector, exclude_anchor)
+            self._memo[key] = super().signals(query, vector, exclude_anchor, companion_vector)
         return self._memo[key]
 
     def with_calibration(self, calibration: dict) -> SignalCache:

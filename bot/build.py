@@ -10,6 +10,8 @@ from sentence_transformers import SentenceTransformer
 from tqdm import tqdm
 
 from .calibrate import fit
+from .companion import NAME as COMPANION
+from .companion import companion_version, shared_companion
 from .embed import encode_documents, encode_queries, load_model, model_version
 from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries, load_out_of_scope
 from .highlight import answer_sentences
@@ -22,19 +24,26 @@ from .vectorcache import VectorCache, cached_encode
 
 
 def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, progress: bool = False,
-                  anchors: list[str] | None = None, cache: VectorCache | None = None) -> Index:
+                  anchors: list[str] | None = None, cache: VectorCache | None = None,
+                  companion_cache: VectorCache | None = None) -> Index:
     """An in-memory, not yet calibrated index of `entries` (vectors of every searchable text + BM25),
-    with the out-of-scope anchor questions embedded as queries (they stand for users' questions).
-    With a `cache`, only texts it has not seen are encoded."""
+    with the out-of-scope anchor questions embedded as queries (they stand for users' questions), and the
+    companion encoder's vectors of both (bot/companion.py). With caches, only texts they have not seen are
+    encoded."""
     fields = [(i, f) for i, e in enumerate(entries) for f, _ in searchable_texts(e)]
     texts = [t for e in entries for _, t in searchable_texts(e)]
+    anchors = anchors or []
+    companion = shared_companion()
     vectors = cached_encode(cache, "passage", texts, lambda todo: encode_documents(model, todo, progress=progress))
     doc_tokens = [tokens(lexical_document(e)) for e in tqdm(entries, desc="Tokens", disable=not progress)]
     return Index(path=root, manifest={}, entries=entries, vectors=make_vector_index(vectors),
                  text_entry=np.array([i for i, _ in fields], dtype=np.int64), text_field=[f for _, f in fields],
                  bm25=lexical_index(doc_tokens),
                  anchors=cached_encode(cache, "query", anchors, lambda todo: encode_queries(model, todo)) if anchors
-                 else np.zeros((0, vectors.shape[1]), np.float32))
+                 else np.zeros((0, vectors.shape[1]), np.float32),
+                 # the companion has no query/passage distinction: one kind for all its texts
+                 companion_texts=cached_encode(companion_cache, "query", texts, companion.encode),
+                 companion_anchors=cached_encode(companion_cache, "query", anchors, companion.encode))
 
 
 def build(settings: Settings, progress: bool = False, model: SentenceTransformer | None = None) -> Path:
@@ -49,15 +58,18 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     model = model or load_model(settings.model)
     # vectors of texts an earlier build already embedded are reused (bot/vectorcache.py)
     cache = VectorCache.under(settings.index_dir, settings.model, model_version(settings.model))
-    index = index_entries(entries, model, settings.index_dir, progress, anchors, cache)
+    companion_cache = VectorCache.under(settings.index_dir, COMPANION, companion_version())
+    index = index_entries(entries, model, settings.index_dir, progress, anchors, cache, companion_cache)
     # the tuning queries are searched exactly as users' questions will be
     q_vectors = cached_encode(cache, "query", [normalize(q.q) for q in queries],
                               lambda todo: encode_queries(model, todo))
     # every answer sentence, for the page's highlight of the sentences that match a question (bot/highlight.py)
     cached_encode(cache, "passage", answer_sentences(entries), lambda todo: encode_documents(model, todo))
     cache.save()
+    companion_cache.save()
     calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors)
     manifest = {"model": settings.model, "model_version": model_version(settings.model),
+                "companion": COMPANION, "companion_version": companion_version(),
                 "data_hash": data_hash, "calibration": calibration,
                 "build_seconds": round(time.perf_counter() - started, 2),
                 "vector_cache": {"encoded": cache.encoded, "reused": cache.reused}}

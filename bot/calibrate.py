@@ -85,7 +85,8 @@ def _counter_pairs(searcher: Searcher, used: list[int], first_group: int) -> tup
     anchors): each candidate is a negative example, one group per counter-example."""
     xs, groups = [], []
     for i, (text, row) in enumerate(counter_examples(searcher.index)):
-        _, feats, _ = searcher.signals(text, searcher.index.anchors[row], exclude_anchor=row)
+        _, feats, _ = searcher.signals(text, searcher.index.anchors[row], exclude_anchor=row,
+                                       companion_vector=searcher.index.companion_anchors[row])
         xs.append(feats[:, used])
         groups += [first_group + i] * len(feats)
     if not xs:

