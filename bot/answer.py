@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .companion import shared_companion
 from .embed import load_model, model_version
 from .entries import Entry, data_fingerprint
 from .index import Index, check_manifest, load_build, read_manifest
@@ -178,6 +179,7 @@ class FaqBot:
         check_manifest(settings.index_dir, manifest, settings.model, model_version(settings.model),
                        data_fingerprint(settings.data_dir))
         index = load_build(settings.index_dir, manifest)
+        shared_companion().preload()  # its weights load while the main model does
         return cls(settings, index, model or load_model(settings.model))
 
     def ask(self, question: str, lang: str | None = None) -> Answer:

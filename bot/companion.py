@@ -59,14 +59,29 @@ class Companion:
         self._load_lock = threading.Lock()
         self._loaded = False
 
+    def preload(self) -> None:
+        """Load the weights (~1 s) in a background thread, overlapping the caller's own start-up; the first
+        `encode` waits for it (and raises if loading failed)."""
+        threading.Thread(target=self._load, kwargs={"quiet": True}, name="companion-load", daemon=True).start()
+
+    def _load(self, quiet: bool = False) -> None:
+        with self._load_lock:  # the weights load lazily on first use: once, not once per thread
+            if self._loaded:
+                return
+            try:
+                self._use.encode(["warm up"])
+            except Exception:
+                if quiet:
+                    return  # `encode` loads again and raises where the caller sees it
+                raise
+            self._loaded = True
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text; each text cut to `MAX_CHARS`."""
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         if not self._loaded:
-            with self._load_lock:  # the weights load lazily on the first call: once, not once per thread
-                self._use.encode(["warm up"])
-                self._loaded = True
+            self._load()
         vectors = np.atleast_2d(np.asarray(self._use.encode([t[:MAX_CHARS] for t in texts]), dtype=np.float32))
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(vectors)
