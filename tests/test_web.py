@@ -28,7 +28,8 @@ from bot.render import UI
 from bot.settings import MAX_QUESTION_CHARS
 from bot.store import open_store
 from bot.text import normalize
-from bot.web import auth_from_env, create_app, launch, open_bot, reply_language
+from bot.web import auth_from_env, create_app, launch, open_bot
+from bot.webhandlers import reply_language
 
 from .conftest import free_port, running_app, wait_for
 
