@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.bench import faiss_tradeoff, format_bench
+from bot.bench_report import format_bench
+from bot.bench_scale import faiss_tradeoff
 from bot.entries import data_fingerprint, load_entries
 from bot.synthetic import EMBEDDED_FIELDS, SOURCE, fingerprint, synthetic_entries
 
@@ -23,7 +24,7 @@ TOP_KEYS = ("encoder_p50_ms", "pipeline_p50_ms", "pipeline_p95_ms", "faiss_p50_m
             "cold_start_s", "build_s", "peak_rss_mb")
 SCALE_KEYS = ("build_s", "index_bytes", "query_p50_ms", "query_p95_ms", "rss_mb", "load_s", "search_p50_ms")
 LOAD_KEYS = ("clients", "requests", "errors", "throughput_rps", "throughput_repeat_rps", "p50_ms", "p95_ms",
-             "lost_writes", "store")
+             "lost_writes", "store", "ask", "feedback")
 HTTP_KEYS = ("server_ready_s", "first_answer_s", "p50_ms", "p95_ms", "rest_p50_ms", "rest_p95_ms", "server_rss_mb")
 
 
@@ -110,6 +111,7 @@ def test_bench_short_json(tmp_path):
     assert load["store"] == "sqlite" and load["clients"] == 8 and load["requests"] > 0
     assert load["errors"] == 0 and load["lost_writes"] == 0, load.get("error_samples")
     assert _positive(load["throughput_rps"]) and _positive(load["throughput_repeat_rps"])
+    assert load["feedback"]["requests"] > 0 and load["ask"]["requests"] > 0  # answers and votes timed apart
     assert load["long"]["long_requests"] > 0 and load["long"]["long_errors"] == 0
     assert {t["target"] for t in result["targets"]} >= {"load p95 (ms)", "load lost writes"}
 

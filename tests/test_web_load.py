@@ -96,6 +96,7 @@ def test_load_benchmark_short(settings, built_index, capsys):
     assert load["store"] == "sqlite" and load["replicas"] == 1
     assert load["requests"] > 0 and load["errors"] == 0, load["error_samples"]
     assert load["feedback_posts"] > 0 and load["lost_writes"] == 0
+    assert load["feedback"]["requests"] == load["feedback_posts"] and load["ask"]["requests"] > 0
     assert load["throughput_rps"] > 0 and load["throughput_repeat_rps"] > 0 and load["p95_ms"] >= load["p50_ms"]
     assert load["long"]["long_requests"] > 0 and load["long"]["long_errors"] == 0  # each had the "too long" notice
 
