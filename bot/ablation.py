@@ -53,11 +53,11 @@ class SignalCache(Searcher):
         super().__init__(bot.index, bot.model, calibration={})
         self._memo: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
-    def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchor: int | None = None,
+    def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchors: tuple[int, ...] = (),
                 companion_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        key = (query, exclude_anchor)
+        key = (query, exclude_anchors)
         if key not in self._memo:
-            self._memo[key] = super().signals(query, vector, exclude_anchor, companion_vector)
+            self._memo[key] = super().signals(query, vector, exclude_anchors, companion_vector)
         return self._memo[key]
 
     def with_calibration(self, calibration: dict) -> SignalCache:

@@ -8,11 +8,14 @@ combiner has not seen, not just for the tuning phrasings:
 
 - threshold: the lowest that lets through at most `MAX_FALSE_ANSWER_RATE` of the queries that must not
   be answered (out of scope, or top entry wrong) — the bot should answer exactly when it would be right.
+  One per language (`thresholds`, used by `search.decide`), each on that language's queries, and one overall
+  (`threshold`, for a question in neither language);
   Besides the tuning queries, every per-entry counter-example (`not_ja` / `not_en` in bilingual.yaml: a
   question that looks like the entry but asks what it does not say) counts as one must-not-answer query,
-  searched with itself left out of the anchors (`counter_examples`). The tuning set alone is not enough:
-  alternates and counter-examples written while its results were known make its near-domain questions
-  easier than new ones, and a threshold fitted on it alone let ~10 % of new near-domain questions through;
+  searched with itself (and its translation) left out of the anchors (`counter_examples`). The tuning set
+  alone is not enough: alternates and counter-examples written while its results were known make its
+  near-domain questions easier than new ones, and a threshold fitted on it alone let ~10 % of new
+  near-domain questions through;
 - ambiguity_gap and choice_floor: below the threshold, when the top two or three scores are all at least
   the floor and closer than the gap, the bot offers them ("which did you mean?") instead of "no confident
   answer"; chosen so the choices hold the right entry as often as possible, keeping at most
@@ -21,6 +24,8 @@ combiner has not seen, not just for the tuning phrasings:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
@@ -28,7 +33,7 @@ from sklearn.model_selection import GroupKFold
 from .index import Index
 from .queries import LabelledQuery
 from .search import FEATURES, MAX_CHOICES, Searcher, decide
-from .text import normalize
+from .text import LANGS, normalize
 
 __all__ = ["choose_gap", "choose_threshold", "counter_examples", "fit"]
 
@@ -39,6 +44,8 @@ MAX_AMBIGUOUS_RATE = 0.02
 #: Gaps tried for the ambiguity rule (0 = never ambiguous).
 GAPS = tuple(np.round(np.arange(0.0, 0.305, 0.01), 2))
 FOLDS = 5
+#: A language gets its own threshold only with at least this many must-not-answer questions in it.
+MIN_NEGATIVES_PER_LANG = 50
 
 
 def _pairs(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
@@ -73,20 +80,42 @@ def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray
     return prob
 
 
-def counter_examples(index: Index) -> list[tuple[str, int]]:
-    """(question, anchor row) of every entry's counter-examples; `build` appends them after the off-topic anchors."""
-    texts = [normalize(t) for e in index.entries for t in (*e.not_ja, *e.not_en)]
-    start = len(index.anchors) - len(texts)
-    return [(t, start + i) for i, t in enumerate(texts)] if texts and start >= 0 else []
+class CounterExample(NamedTuple):
+    text: str
+    lang: str
+    row: int  # its anchor row
+    left_out: tuple[int, ...]  # anchor rows left out when it is searched: itself and its likely translation
+
+
+def counter_examples(index: Index) -> list[CounterExample]:
+    """Every entry's counter-examples (`build` appends them after the off-topic anchors, in this order).
+
+    Searched as a new question, one must not find itself among the anchors, nor its translation: most were
+    written in both languages, and the companion (cross-lingual) finds the other-language copy at ~0.9 cosine,
+    which made left-out counter-examples look easier to turn away than new questions and the threshold too
+    lenient. So each is searched without its entry's counter-examples in the other language either."""
+    rows: list[tuple[str, str, int]] = []  # (text, lang, entry position)
+    for position, e in enumerate(index.entries):
+        rows += [(normalize(t), "ja", position) for t in e.not_ja] + [(normalize(t), "en", position) for t in e.not_en]
+    start = len(index.anchors) - len(rows)
+    if not rows or start < 0:
+        return []
+    group: dict[tuple[int, str], list[int]] = {}
+    for i, (_, lang, position) in enumerate(rows):
+        group.setdefault((position, lang), []).append(start + i)
+    other = {"ja": "en", "en": "ja"}
+    return [CounterExample(text, lang, start + i, (start + i, *group.get((position, other[lang]), [])))
+            for i, (text, lang, position) in enumerate(rows)]
 
 
 def _counter_pairs(searcher: Searcher, used: list[int], first_group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features, labels, groups) of every counter-example searched as a new question (itself left out of the
-    anchors): each candidate is a negative example, one group per counter-example."""
+    """(features, labels, groups) of every counter-example searched as a new question (`counter_examples`):
+    each candidate is a negative example, one group per counter-example."""
     xs, groups = [], []
-    for i, (text, row) in enumerate(counter_examples(searcher.index)):
-        _, feats, _ = searcher.signals(text, searcher.index.anchors[row], exclude_anchor=row,
-                                       companion_vector=searcher.index.companion_anchors[row])
+    for i, example in enumerate(counter_examples(searcher.index)):
+        _, feats, _ = searcher.signals(example.text, searcher.index.anchors[example.row],
+                                       exclude_anchors=example.left_out,
+                                       companion_vector=searcher.index.companion_anchors[example.row])
         xs.append(feats[:, used])
         groups += [first_group + i] * len(feats)
     if not xs:
@@ -113,17 +142,20 @@ def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
         ranked.append(held_out[mask][order].tolist())
         right.append(y[mask][order].astype(bool).tolist())
         in_scope.append(bool(query.expect))
-    top_prob = np.asarray([r[0] for r in ranked])
-    top_right = np.asarray([r[0] for r in right], dtype=bool)
-    threshold = choose_threshold(np.concatenate([top_prob, unseen]),
-                                 np.concatenate([top_right, np.zeros(len(unseen), dtype=bool)]))
-    gap, floor = choose_gap(ranked, right, in_scope, threshold)
+    top_prob = np.concatenate([[r[0] for r in ranked], unseen])
+    top_right = np.concatenate([[r[0] for r in right], np.zeros(len(unseen), dtype=bool)]).astype(bool)
+    langs = np.asarray([q.lang for q in queries] + [c.lang for c in counter_examples(searcher.index)])
+    threshold = choose_threshold(top_prob, top_right)
+    thresholds = {lang: choose_threshold(top_prob[langs == lang], top_right[langs == lang])
+                  for lang in LANGS if np.sum((langs == lang) & ~top_right) >= MIN_NEGATIVES_PER_LANG}
+    gap, floor = choose_gap(ranked, right, in_scope, {"threshold": threshold, "thresholds": thresholds},
+                            [q.lang for q in queries])
     return {"method": f"logistic combiner on tuning queries; on {FOLDS}-fold out-of-fold scores and left-out "
                       f"counter-examples: threshold at most {MAX_FALSE_ANSWER_RATE:.0%} false answers, ambiguity "
                       f"gap at most "
                       f"{MAX_AMBIGUOUS_RATE:.0%} of in-scope queries ambiguous",
             "features": list(features), "weights": weights.tolist(), "bias": bias,
-            "mean": mean.tolist(), "scale": scale.tolist(), "threshold": threshold,
+            "mean": mean.tolist(), "scale": scale.tolist(), "threshold": threshold, "thresholds": thresholds,
             "ambiguity_gap": gap, "choice_floor": floor,
             "n_queries": len(queries), "n_pairs": int(len(y)), "n_counter_examples": int(len(unseen))}
 
@@ -138,10 +170,11 @@ def choose_threshold(top_prob: np.ndarray, top_right: np.ndarray, max_false: flo
     return float((wrong[allowed] + above) / 2)
 
 
-def choose_gap(ranked: list[list[float]], right: list[list[bool]], in_scope: list[bool], threshold: float,
-               max_ambiguous: float = MAX_AMBIGUOUS_RATE) -> tuple[float, float]:
+def choose_gap(ranked: list[list[float]], right: list[list[bool]], in_scope: list[bool], decision: dict,
+               langs: list[str] | None = None, max_ambiguous: float = MAX_AMBIGUOUS_RATE) -> tuple[float, float]:
     """(ambiguity_gap, choice_floor) for `decide`, from the top scores of each tuning query.
 
+    `decision` holds the threshold(s) (`search.threshold_for`), `langs` each query's language.
     Ambiguity only turns "no confident answer" into choices, so the rule is judged by the in-scope queries
     whose choices would hold the right entry minus the queries whose choices would not (out of scope, or
     without the right entry); none is adopted unless that is positive. At most `max_ambiguous` of the
@@ -149,14 +182,16 @@ def choose_gap(ranked: list[list[float]], right: list[list[bool]], in_scope: lis
     highest floor.
     """
     n_in, n_out = max(sum(in_scope), 1), max(len(in_scope) - sum(in_scope), 1)
+    langs = langs or [None] * len(ranked)
+    threshold = decision["threshold"]
     best, best_key = (0.0, threshold), (0, 0)
     for floor in (threshold * 0.75, threshold * 0.5, threshold * 0.25):
         for gap in GAPS:
-            calibration = {"threshold": threshold, "ambiguity_gap": gap, "choice_floor": floor}
+            calibration = {**decision, "ambiguity_gap": gap, "choice_floor": floor}
             helped = useless = ambiguous_in = ambiguous_out = 0
-            for scores, rights, inside in zip(ranked, right, in_scope, strict=True):
-                decision, n = decide(scores, calibration)
-                if decision == "ambiguous":
+            for scores, rights, inside, lang in zip(ranked, right, in_scope, langs, strict=True):
+                outcome, n = decide(scores, calibration, lang)
+                if outcome == "ambiguous":
                     ambiguous_in += inside
                     ambiguous_out += not inside
                     hit = inside and any(rights[:n])

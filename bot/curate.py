@@ -30,12 +30,11 @@ from . import yamlfile
 from .entries import BILINGUAL_FILE, OUT_OF_SCOPE_FILE, TUNE_FILE, Entry, load_entries, load_out_of_scope
 from .errors import BotError, DataError
 from .queries import read_queries
-from .text import normalize
+from .text import LANGS, normalize
 
 __all__ = ["LANGS", "REGRESSIONS_FILE", "TEST_FILE", "add_alternate", "add_out_of_scope", "add_regression",
            "labelled_queries", "text_key"]
 
-LANGS = ("ja", "en")
 TEST_FILE = "eval/test.jsonl"
 REGRESSIONS_FILE = "eval/regressions.jsonl"
 _TRAILING = re.compile(r"[\s?？!！。.、,，]+$")

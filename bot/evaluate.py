@@ -35,7 +35,7 @@ from .embed import encode_queries
 from .queries import IN_SCOPE_KINDS, LabelledQuery, read_queries
 from .search import Searcher
 from .settings import MAX_QUESTION_CHARS
-from .text import normalize
+from .text import LANGS, normalize  # LANGS: table order (any other label follows, alphabetically)
 
 if TYPE_CHECKING:
     from .answer import FaqBot
@@ -58,8 +58,6 @@ RATES = {"answered_rate": "Answered (in scope)", "correct_answer_rate": "Correct
          "false_answer_far": "False answer, far"}
 #: Every metric a report holds per language, in table order.
 METRICS = (*RANKING, *RATES)
-#: Languages in table order (any other label follows, alphabetically).
-LANGS = ("ja", "en")
 #: The "expected" side of a confusion when an out-of-scope query was answered.
 OUT_OF_SCOPE = "(out of scope)"
 

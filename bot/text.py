@@ -41,6 +41,10 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+#: The languages the bot answers in, in display order.
+LANGS = ("ja", "en")
+
+
 def detect_lang(text: str) -> str:
     """`"ja"` or `"en"`: Japanese when a Japanese particle or auxiliary appears (Japanese grammar),
     or when Japanese characters outweigh Latin letters.

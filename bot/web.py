@@ -41,6 +41,13 @@ logger = logging.getLogger(__name__)
 
 #: Feedback posts handled at once (each mostly waits a moment for its vote to become durable).
 FEEDBACK_CONCURRENCY = 16
+#: Questions let into the service at once. Only `service.workers` are searched at a time; the rest wait in the
+#: service's queue, where answers go before the questions of votes. With Gradio's limit at `workers`, questions
+#: would wait in Gradio's queue instead, and every vote's question (its own group) would jump ahead of them.
+ASK_CONCURRENCY = 64
+#: Gradio's worker threads: every admitted question and feedback post holds one while it waits, plus room for
+#: the page's own quick events.
+MAX_THREADS = ASK_CONCURRENCY + FEEDBACK_CONCURRENCY + 40
 #: Environment variables that turn on the login page (both must be set).
 USER_ENV, PASSWORD_ENV = "FAQBOT_USER", "FAQBOT_PASSWORD"
 #: Whom staff should ask when the bot has no confident answer (e.g. 「情報システム部 内線1234」).
@@ -133,8 +140,7 @@ def _wire(page: ChatPage, service: ChatService, demo: gr.Blocks) -> None:
     ui = page.ui
     private = {"api_visibility": "private"}
     quick = {"queue": False, "show_progress": "hidden", **private}
-    # as many questions at once as the service has workers; more would only wait inside it
-    asking = {"concurrency_id": "bot", "concurrency_limit": service.workers, "show_progress": "hidden", **private}
+    asking = {"concurrency_id": "bot", "concurrency_limit": ASK_CONCURRENCY, "show_progress": "hidden", **private}
     posted = [ui.chatbot, ui.question, ui.send, ui.asking]
     answer_in = [ui.asking, ui.chatbot, ui.records, ui.ui_lang, ui.reply_lang]
     for event in (ui.send.click(page.post, [ui.question, ui.chatbot, ui.ui_lang], posted, **quick),
@@ -160,8 +166,9 @@ def _wire(page: ChatPage, service: ChatService, demo: gr.Blocks) -> None:
         kept(page.keep, [ui.chatbot, ui.records, ui.ui_lang], ui.saved, **quick)
     demo.load(page.restore, ui.saved, [ui.ui_lang, ui.chatbot, ui.records], **quick)
     ask, feedback = api_endpoints(service)
-    gr.api(ask, api_name="ask", concurrency_id="bot", concurrency_limit=service.workers)
-    # feedback waits on the store, not the cores: its own queue, so a slow database holds no ask slot
+    gr.api(ask, api_name="ask", concurrency_id="bot", concurrency_limit=ASK_CONCURRENCY)
+    # feedback waits on the store, not the cores: its own queue, so a slow database holds no ask slot; the
+    # question it rates comes from the service's cache, or waits behind the answers (ChatService.ask for_vote)
     gr.api(feedback, api_name="feedback", concurrency_id="feedback", concurrency_limit=FEEDBACK_CONCURRENCY)
 
 
@@ -198,7 +205,7 @@ def launch(demo: gr.Blocks, settings: Settings, host: str = "127.0.0.1", port: i
         server_name=host, server_port=port, share=False, auth=auth, prevent_thread_lock=prevent_thread_lock,
         quiet=quiet, show_error=False, inbrowser=False, theme=theme(), css=CSS, js=PAGE_JS, footer_links=["api"],
         run_history=False, mcp_server=False, enable_monitoring=False, pwa=False, ssr_mode=False, strict_cors=True,
-        max_file_size="1mb", blocked_paths=blocked, app_kwargs={"middleware": [guard]},
+        max_file_size="1mb", blocked_paths=blocked, app_kwargs={"middleware": [guard]}, max_threads=MAX_THREADS,
     )
     return url
 

@@ -99,7 +99,8 @@ def test_check_reports_an_alternate_under_two_entries(data_copy):
     text = path.read_text(encoding="utf-8").replace('- "brand new phrasing"', '- "what to do before police seize '
                                                      'servers"')
     path.write_text(text, encoding="utf-8")
-    line = text.splitlines().index('      - "what to do before police seize servers"', 60) + 1
+    lines = text.splitlines()  # the copy under qa-3, after qa-1's own
+    line = lines.index('      - "what to do before police seize servers"', lines.index("  qa-3:")) + 1
     code, out = run(data_copy, "check")
     assert code == 1
     assert f"bilingual.yaml:{line}: qa-3.alt_en 'what to do before police seize servers' is also under qa-1" in out
