@@ -37,8 +37,11 @@ from .text import LANGS, normalize
 
 __all__ = ["choose_gap", "choose_threshold", "counter_examples", "fit"]
 
-#: Share of the must-not-answer tuning queries the threshold may let through.
-MAX_FALSE_ANSWER_RATE = 0.02
+#: Share of the must-not-answer tuning queries (and counter-examples) the threshold may let through: the
+#: product's target for near-domain questions (issue 10: at most 3 % answered). The counter-examples are harder
+#: than most real near-domain questions (each was written to look like its entry), so on unseen questions the
+#: rate comes out lower (docs/evaluation.md, round 4).
+MAX_FALSE_ANSWER_RATE = 0.03
 #: Share of the in-scope tuning queries that may be answered with "which did you mean?".
 MAX_AMBIGUOUS_RATE = 0.02
 #: Gaps tried for the ambiguity rule (0 = never ambiguous).
