@@ -112,7 +112,8 @@ def hold(pool: Pool, for_vote: bool, got: list, release: threading.Event) -> thr
     return thread
 
 
-def test_answers_get_workers_before_votes_and_votes_never_hold_every_worker():
+def test_answers_get_workers_before_votes_and_votes_never_hold_every_worker(monkeypatch):
+    monkeypatch.setattr(service_module, "VOTE_YIELD_S", 60.0)  # no vote gives up yielding during this test
     pool = Pool(["w1", "w2"])  # the lending rules only: any objects stand for workers
     release_vote, voted = threading.Event(), []
     hold(pool, True, voted, release_vote)
@@ -140,6 +141,26 @@ def test_answers_get_workers_before_votes_and_votes_never_hold_every_worker():
     wait_until(lambda: third_got, "the third vote's worker")
     late.set()
     third_vote.set()
+
+
+def test_a_vote_that_waited_long_enough_takes_its_turn_with_the_answers(monkeypatch):
+    monkeypatch.setattr(service_module, "VOTE_YIELD_S", 0.05)
+    pool = Pool(["w1"])
+    first, first_got = threading.Event(), []
+    hold(pool, False, first_got, first)
+    wait_until(lambda: first_got, "the first answer's worker")
+    vote, vote_got = threading.Event(), []
+    hold(pool, True, vote_got, vote)
+    wait_until(lambda: pool.answers_waiting == 1 and pool.votes_waiting == 0, "the vote to join the answers' queue")
+    later, later_got = threading.Event(), []
+    hold(pool, False, later_got, later)
+    wait_until(lambda: pool.answers_waiting == 2, "the later answer to queue behind the vote")
+    first.set()
+    wait_until(lambda: vote_got, "the vote's worker")
+    assert later_got == []  # in line, the vote is not overtaken any more
+    vote.set()
+    wait_until(lambda: later_got, "the later answer's worker")
+    later.set()
 
 
 def test_a_vote_on_the_answer_just_given_comes_from_the_cache_without_a_worker(service, store):
