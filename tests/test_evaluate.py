@@ -215,7 +215,8 @@ def labelled(bot) -> SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def ablated(bot, labelled) -> dict[str, Report]:
-    subsets = {name: ABLATIONS[name] for name in ("all signals", "dense + lexical (no asks)", "without the companion", "dense only")}
+    names = ("all signals", "dense + lexical (no asks)", "without the companion", "dense only")
+    subsets = {name: ABLATIONS[name] for name in names}
     return ablation(bot, labelled.test, labelled.test_vectors, tune=labelled.tune, tune_vectors=labelled.tune_vectors,
                     subsets=subsets, cache=labelled.cache)
 
