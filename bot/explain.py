@@ -17,9 +17,9 @@ import numpy as np
 
 from .embed import encode_queries
 from .index import searchable_texts
-from .search import FEATURES, QUESTION_FIELDS
+from .search import FEATURES, QUESTION_FIELDS, threshold_for
 from .settings import MAX_QUESTION_CHARS
-from .text import normalize
+from .text import detect_lang, normalize
 
 if TYPE_CHECKING:
     from .answer import FaqBot
@@ -51,11 +51,12 @@ def explain(bot: FaqBot, question: str, top: int = TOP) -> dict:
     cal = bot.searcher.calibration
     out = {"query": answer.query, "lang": answer.lang, "status": answer.status, "answered": answer.answered,
            "answer_id": answer.entry.id if answer.entry else None, "confidence": round(answer.confidence, 4),
-           "threshold": round(float(cal["threshold"]), 4), "bias": round(float(cal["bias"]), 4),
+           "threshold": round(threshold_for(cal, detect_lang(text)), 4), "bias": round(float(cal["bias"]), 4),
            # every number of the decision the calibration holds (threshold, ambiguity gap, choice floor, ...)
            "decision": {k: round(float(v), 4) for k, v in cal.items()
-                        if k in ("threshold", "ambiguity_gap", "choice_floor") and v is not None},
+                        if k in ("ambiguity_gap", "choice_floor") and v is not None},
            "choices": [h.entry.id for h in answer.choices], "message": answer.message, "entries": []}
+    out["decision"] = {"threshold": out["threshold"], **out["decision"]}  # the question's language's threshold
     if answer.status == "error" or not answer.hits:
         return out
     vector = encode_queries(bot.model, [text])
@@ -87,7 +88,7 @@ def explain(bot: FaqBot, question: str, top: int = TOP) -> dict:
             "rank": rank, "id": entry.id, "question": entry.question, "question_en": entry.question_en,
             "score": round(float(probs[i]), 4), "log_odds": round(logit, 4),
             "gap_to_next": round(float(probs[i] - probs[nxt]), 4) if nxt is not None else None,
-            "above_threshold": bool(probs[i] >= float(cal["threshold"])),
+            "above_threshold": bool(probs[i] >= out["threshold"]),
             "matched": matched, "matched_answer": matched_answer, "signals": signals,
         })
     first = out["entries"]
