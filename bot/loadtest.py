@@ -1,6 +1,7 @@
 """Loadtest: many API clients at once against the page's server, as `faqbot bench --load` reports it.
 
-Each client is one keep-alive HTTP connection with its own Gradio session, calling the `ask` API through
+Each client is one keep-alive HTTP connection with its own Gradio session (and, against a server on this
+machine, its own loopback address, as staff have their own PCs), calling the `ask` API through
 Gradio's plain two-step protocol (`POST /gradio_api/call/ask` -> event id, `GET .../ask/<id>` -> the result
 as server-sent events), which costs the load generator far less than `gradio_client`. Every question is
 distinct (the labelled sets' questions, numbered) so no answer can come from the cache; every
@@ -10,7 +11,8 @@ acknowledged must be in the store afterwards (`lost_writes`). Answers and feedba
 apart (`ask`, `feedback`). After a short warm-up (not counted): `seconds` of distinct questions with
 feedback (the main numbers); `seconds` / 2 of the same six questions (cache hits: `throughput_repeat_rps`);
 `seconds` / 2 of distinct questions without feedback, then `seconds` / 2 more while one more client pastes
-100 kB questions (`long`: how much the others' p95 moves against the phase just before).
+100 kB questions, each numbered at its start so none comes from the cache (`long`: how much the others' p95
+moves against the phase just before).
 
 The server is the one at `urls`, or one started here like `faqbot serve` on the given index with its own
 feedback database (a temporary SQLite file unless `db` names one), stopped at the end.
@@ -93,10 +95,14 @@ def _percentiles(ms: list[float]) -> dict:
 class ApiClient:
     """One user: a keep-alive connection and a session id, calling the page's named API endpoints."""
 
-    def __init__(self, url: str, timeout: float = 120.0) -> None:
+    def __init__(self, url: str, timeout: float = 120.0, nth: int = 0) -> None:
         parts = urlsplit(url)
+        host = parts.hostname or "127.0.0.1"
         self.prefix = parts.path.rstrip("/") + "/gradio_api/call/"
-        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+        # on this machine, each client comes from its own loopback address (127.0.0.2, .3, …), as staff come
+        # from their own PCs: the server limits feedback per address, not only per session
+        source = (f"127.0.{nth // 250 % 256}.{nth % 250 + 2}", 0) if host.startswith("127.") else None
+        self.conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout, source_address=source)
         self.session = "load-" + secrets.token_hex(8)
 
     def call(self, api: str, *data: object) -> object:
@@ -140,8 +146,8 @@ def labelled_questions(data_dir: Path) -> list[str]:
 
 
 def _client(url: str, questions: list[str], counter: itertools.count, seconds: float, start: threading.Barrier,
-            tally: Tally, feedback: bool, long: bool = False) -> None:
-    client = ApiClient(url)
+            tally: Tally, feedback: bool, long: bool = False, nth: int = 0) -> None:
+    client = ApiClient(url, nth=nth)
     start.wait(timeout=120)
     deadline = time.perf_counter() + seconds  # every client passes the barrier together
     asked = None  # the client's last question: what its votes rate
@@ -150,7 +156,9 @@ def _client(url: str, questions: list[str], counter: itertools.count, seconds: f
             break
         number = next(counter)
         question = questions[number % len(questions)]
-        if not long and len(questions) > REPEATED:  # distinct questions: numbered
+        if long:  # numbered at the start, inside what the bot reads: each paste costs a search, none is cached
+            question = f"#{number} {question}"
+        elif len(questions) > REPEATED:  # distinct questions: numbered
             question = f"{question} #{number}"
         voting = feedback and asked is not None and n % FEEDBACK_EVERY == 1  # each client early, then every 10th
         began = time.perf_counter()
@@ -184,8 +192,8 @@ def run_phase(urls: list[str], clients: int, seconds: float, questions: list[str
         pasted = ("Where should the backups of the electronic medical record system be kept? " * 2000)[:LONG_CHARS]
         jobs.append((urls[0], [pasted], itertools.count(), seconds, long_client, False, True))
     start = threading.Barrier(len(jobs) + 1)
-    threads = [threading.Thread(target=_client, args=(url, qs, count, secs, start, into, fb, long), daemon=True)
-               for url, qs, count, secs, into, fb, long in jobs]
+    threads = [threading.Thread(target=_client, args=(url, qs, count, secs, start, into, fb, long, n), daemon=True)
+               for n, (url, qs, count, secs, into, fb, long) in enumerate(jobs)]
     for thread in threads:
         thread.start()
     start.wait(timeout=120)
