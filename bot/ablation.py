@@ -31,7 +31,7 @@ __all__ = ["ABLATIONS", "ASKS", "COMPANION", "DENSE", "LEXICAL", "SignalCache", 
 DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap")
 LEXICAL = ("bm25", "bm25_gap", "coverage", "known")
 ASKS = ("asks_other",)
-COMPANION = ("use_q", "use_gap")
+COMPANION = ("use_gap",)
 #: Feature subsets `ablation` refits: all, each family alone, and all but one signal.
 ABLATIONS: dict[str, tuple[str, ...]] = {
     "all signals": FEATURES,

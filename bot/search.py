@@ -6,8 +6,8 @@ other entry and over the nearest known off-topic question (data/out_of_scope.yam
 fugashi tokens and its margin, how much of the question's vocabulary the entry (and the sheet) covers, and
 whether the question asks for a kind of information the entry's answer does not give (`asks`: a price,
 a number, a product, ... — the near-domain questions that share a rare term with an entry), and the
-companion encoder's cosine to the entry's question-like texts and its margin over the nearest off-topic
-question (`use_q`, `use_gap`: a second model, wrong in other places than e5; bot/companion.py).
+companion encoder's margin of the entry's question-like texts over the nearest off-topic question (`use_gap`:
+a second model, wrong in other places than e5; bot/companion.py).
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -27,6 +27,7 @@ from .asks import asked_kinds, asks_other
 from .companion import Companion, shared_companion
 from .embed import encode_queries
 from .entries import Entry
+from .errors import IndexError_
 from .index import Index
 from .text import detect_lang, normalize, tokens
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other",
-            "use_q", "use_gap")
+            "use_gap")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
@@ -108,6 +109,10 @@ class Searcher:
         self.model = model
         self.companion = companion or shared_companion()
         self.calibration = calibration if calibration is not None else index.calibration
+        unknown = set(self.calibration.get("features", ())) - set(FEATURES)
+        if unknown:  # an index fitted by another faqbot version, with signals this one does not compute
+            raise IndexError_(f"{index.path}: the calibration uses signals this faqbot does not have "
+                              f"({', '.join(sorted(unknown))}): run `faqbot build`")
         self.entry_tokens = _entry_tokens(index)
         self.vocabulary = set().union(*self.entry_tokens) if self.entry_tokens else set()
         self.is_question = np.array([f in QUESTION_FIELDS for f in index.text_field])
@@ -166,7 +171,7 @@ class Searcher:
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
             rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
                              bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks),
-                             use_q[c], use_q[c] - use_nearest_anchor])
+                             use_q[c] - use_nearest_anchor])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
     def _companion(self, query: str, vector: np.ndarray | None,

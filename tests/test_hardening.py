@@ -342,6 +342,8 @@ def test_a_manifest_edited_after_the_build_is_refused(settings, model, index_cop
     (lambda cal: cal.update(weights=cal["weights"][:-1]), "one length"),
     (lambda cal: cal["scale"].__setitem__(0, 0.0), "scale must be positive"),
     (lambda cal: cal.update(bias="1"), "not a finite number"),
+    # an index fitted by another faqbot version, with a signal this one does not compute
+    (lambda cal: cal["features"].__setitem__(0, "retired_signal"), r"signals this faqbot does not have"),
 ])
 def test_calibration_out_of_bounds_is_refused_even_with_a_matching_digest(settings, model, index_copy, change,
                                                                            message):
