@@ -187,10 +187,10 @@ def test_cli_eval_meets_targets_on_test_queries(settings, built_index):
         assert set(METRICS) <= set(values)
         assert values["Recall@1"] >= 0.95, (lang, values)
         assert values["Recall@3"] == 1.0, (lang, values)
-        # floors a little under what the engine measures today (docs/evaluation.md: right 0.909 / 0.856, near-domain
-        # false answers 0.031 / 0.000); issue 10's targets are >= 0.97 and <= 0.03
-        assert values["n_near"] >= 60 and values["false_answer_near"] <= 0.05, (lang, values)
-        assert values["correct_answer_rate"] >= 0.83, (lang, values)
+        # floors a little under what the engine measures today (docs/evaluation.md, round 4: right 0.962 / 0.909,
+        # near-domain false answers 0.000 / 0.000); issue 10's targets are >= 0.97 and <= 0.03
+        assert values["n_near"] >= 60 and values["false_answer_near"] <= 0.03, (lang, values)
+        assert values["correct_answer_rate"] >= 0.88, (lang, values)
         assert values["ambiguous_rate"] <= 0.03 and values["false_answer_far"] <= 0.03, (lang, values)
     kinds = {q["kind"] for q in report["queries"]}
     assert kinds == {"in", "confusable", "near", "far"}
