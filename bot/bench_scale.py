@@ -60,6 +60,7 @@ def synthetic_row(settings: Settings, model: SentenceTransformer, real: Index, n
     t0 = time.perf_counter()
     index, vectors = index_synthetic(entries, model, real, root, progress=progress)
     manifest = {"model": settings.model, "model_version": model_version(settings.model),
+                "companion_version": real.manifest.get("companion_version"),
                 "data_hash": fingerprint(entries), "calibration": real.calibration, "synthetic": True}
     folder = write_build(root, index, manifest)
     build_s = time.perf_counter() - t0

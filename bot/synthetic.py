@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
+from .companion import shared_companion
 from .embed import encode_documents
 from .entries import Entry
 from .index import Index, lexical_document, lexical_index, make_vector_index
@@ -127,13 +128,14 @@ def index_synthetic(entries: list[Entry], model: SentenceTransformer, real: Inde
                     progress: bool = False) -> tuple[Index, np.ndarray]:
     """An in-memory index of synthetic entries (only `EMBEDDED_FIELDS` embedded) and its raw vectors.
 
-    Whatever else a build holds besides entries, vectors and BM25 (the off-topic anchors, ...) is taken
-    from the real index `real`, so a synthetic build is searched exactly like the real one.
+    Whatever else a build holds besides entries, both encoders' vectors and BM25 (the off-topic anchors, ...) is
+    taken from the real index `real`, so a synthetic build is searched exactly like the real one.
     """
     fields = [(i, f) for i, e in enumerate(entries) for f in EMBEDDED_FIELDS if getattr(e, f)]
-    vectors = encode_documents(model, [getattr(entries[i], f) for i, f in fields], progress=progress)
+    texts = [getattr(entries[i], f) for i, f in fields]
+    vectors = encode_documents(model, texts, progress=progress)
     doc_tokens = [tokens(lexical_document(e)) for e in tqdm(entries, desc="Tokens", disable=not progress)]
     index = replace(real, path=root, manifest={}, entries=entries, vectors=make_vector_index(vectors),
                     text_entry=np.array([i for i, _ in fields], dtype=np.int64), text_field=[f for _, f in fields],
-                    bm25=lexical_index(doc_tokens))
+                    bm25=lexical_index(doc_tokens), companion_texts=shared_companion().encode(texts))
     return index, vectors
