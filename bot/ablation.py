@@ -38,7 +38,6 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
     "dense only": DENSE,
     "lexical only": LEXICAL,
     "dense + lexical (no asks)": DENSE + LEXICAL,
-    "without the companion": DENSE + LEXICAL + ASKS,
     **{f"without {name}": tuple(f for f in FEATURES if f != name) for name in FEATURES},
 }
 
