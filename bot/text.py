@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from functools import lru_cache
 
 import fugashi
 import snowballstemmer
@@ -61,8 +60,9 @@ def detect_lang(text: str) -> str:
     return "ja" if ja * 2 >= len(_LATIN.findall(text)) else "en"
 
 
-#: One MeCab tagger per thread: a tagger keeps its lattice between calls, so two threads sharing one would
-#: corrupt each other's words; they are cheap (the dictionary is memory-mapped and shared).
+#: One MeCab tagger and one Snowball stemmer per thread: a tagger keeps its lattice between calls and a stemmer
+#: the word it is stemming, so two threads sharing one would corrupt each other's words (a shared stemmer
+#: raised IndexError under load); they are cheap (the dictionary is memory-mapped and shared).
 _local = threading.local()
 
 
@@ -78,9 +78,11 @@ def _tagger() -> fugashi.Tagger:
     return tagger
 
 
-@lru_cache(maxsize=1)
 def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 def tokens(text: str) -> list[str]:

@@ -22,12 +22,14 @@ import numpy as np
 import pytest
 
 from bot import service as service_module
+from bot import text as text_module
 from bot.answer import MESSAGES, FaqBot
 from bot.embed import MAX_QUERY_TOKENS, QueryEncoder, encode_queries
 from bot.errors import BotError
 from bot.index import load_build, read_manifest, write_build
 from bot.service import MAX_INPUT_CHARS, ChatService, Pool, answer_record
 from bot.store import open_store
+from bot.text import tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 JA = ("RDPのポートを変更する意味は？", "qa-4")
@@ -172,6 +174,22 @@ def test_a_vote_on_the_answer_just_given_comes_from_the_cache_without_a_worker(s
     assert service.vote("voted", "up", session="s", record=answer_record(again))
     assert store.flush(10)
     assert {o["key"] for o in store.outcomes()} == {"asked", "voted"}
+
+
+def test_questions_are_tokenised_in_parallel_without_corrupting_each_other():
+    # a Snowball stemmer keeps the word it is stemming: one shared by the workers raised IndexError under load
+    text = "Where should the backups of the electronic medical record systems be kept during updates? " * 40
+    expected = tokens(text)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: [tokens(text) for _ in range(20)], range(4)))
+    assert all(result == expected for each in results for result in each)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stemmers = list(pool.map(lambda _: (threading.get_ident(), text_module._stemmer()), range(8)))
+    by_thread = {}
+    for ident, stemmer in stemmers:
+        by_thread.setdefault(ident, set()).add(id(stemmer))
+    assert all(len(ids) == 1 for ids in by_thread.values())  # each thread keeps its own
+    assert len({i for ids in by_thread.values() for i in ids}) == len(by_thread)  # and no two threads share one
 
 
 def test_ask_never_raises(service, monkeypatch):
