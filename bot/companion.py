@@ -10,8 +10,8 @@ a shared rare term the other often is not. Its cosines feed one signal of `searc
 weighs it with the other signals; the candidates still come from the main model and BM25. docs/evaluation.md
 (round 4) has the ablation that kept it (and left out its plain cosine, `use_q`, which added nothing).
 
-It is used for every main model (it is not a replacement for it) and only for these two signals, so it is
-not a sentence-transformers model: the index stores its vectors apart (`companion_texts.npy`,
+It is used beside every main model (it replaces none) and only for this signal, so it is not loaded as a
+sentence-transformers model: the index stores its vectors apart (`companion_texts.npy`,
 `companion_anchors.npy`) and the manifest records its version, so a build is never read with another one.
 """
 
