@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from .batchio import answer_lines
 from .errors import BotError, DataError
 from .settings import Settings
 
@@ -167,10 +168,6 @@ def ask(ctx: click.Context, question: str, as_json: bool, lang: str | None) -> N
         _print_answer(answer)
 
 
-#: The longest `batch` input line read (a question is cut at 1,000 characters anyway).
-MAX_BATCH_LINE_BYTES = 1_000_000
-
-
 @main.command()
 @click.pass_context
 @_friendly
@@ -182,76 +179,8 @@ def batch(ctx: click.Context) -> None:
     line number, and the batch goes on. A UTF-8 byte order mark before the first line is ignored.
     """
     bot = _open_bot(_settings(ctx))
-    for number, raw in _batch_lines(sys.stdin.buffer):
-        if raw is not None and not raw.strip():
-            continue
-        try:
-            record = _batch_record(bot, number, raw)
-            text = json.dumps(record, ensure_ascii=False, allow_nan=False)
-        except Exception as err:  # noqa: BLE001 - one bad line must not stop an unattended batch
-            record = _batch_error(number, f"could not answer ({type(err).__name__}: {str(err)[:200]})")
-            text = json.dumps(record, ensure_ascii=False)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates from a "\ud800" escape: keep them escaped
-            text = json.dumps(json.loads(text))
+    for text in answer_lines(bot, sys.stdin.buffer):
         click.echo(text)
-
-
-def _batch_lines(stream):
-    """(line number, bytes) of each input line; None instead of the bytes of a line over the size bound."""
-    number = 0
-    while True:
-        raw = stream.readline(MAX_BATCH_LINE_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        if number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-        if len(raw) > MAX_BATCH_LINE_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):  # skip the rest of the line, a block at a time
-                raw = stream.readline(MAX_BATCH_LINE_BYTES)
-            yield number, None
-        else:
-            yield number, raw
-
-
-def _batch_error(number: int, message: str) -> dict:
-    return {"line": number, "status": "error", "answered": False, "results": [], "answer": None,
-            "error": f"stdin line {number}: {message}"}
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text} is out of range for a JSON number")
-    return value
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON; send a number or a string")
-
-
-def _batch_record(bot, number: int, raw: bytes | None) -> dict:
-    """The answer record for one input line, or an error record saying what is wrong with the line."""
-    if raw is None:
-        return _batch_error(number, f"line over {MAX_BATCH_LINE_BYTES:,} bytes; a question is at most a few kB")
-    try:
-        row = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite)
-    except UnicodeDecodeError as err:
-        return _batch_error(number, f"not valid utf-8 ({err.reason} at byte {err.start + 1}); send UTF-8 text")
-    except RecursionError:
-        return _batch_error(number, "JSON nested too deeply; send one flat object per line")
-    except ValueError as err:
-        return _batch_error(number, str(err)[:300])
-    if not isinstance(row, dict) or not isinstance(row.get("q"), str):
-        return _batch_error(number, 'each line must be a JSON object with a text field "q"')
-    try:
-        record = bot.ask(row["q"]).to_json()
-    except Exception as err:  # noqa: BLE001 - one bad question must not stop an unattended batch
-        record = _batch_error(number, f"could not answer ({type(err).__name__}: {str(err)[:200]})")
-        del record["line"]
-    return {**{k: v for k, v in row.items() if k != "q"}, **record}
 
 
 @main.command()
