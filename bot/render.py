@@ -4,7 +4,7 @@ All text, the user's and the data files', is escaped before it becomes HTML; onl
 links, and highlighted sentences are wrapped in <mark> after escaping. The chat shows this HTML as it is
 (no markdown, no LaTeX), so nothing a user types is interpreted. Buttons carry what a click needs in their
 `value` (Gradio's sanitizer keeps it and drops data-* attributes); the page's script acts on them by class.
-The page's words in both languages (`UI`, `ANSWER_UI`) live here too, beside the HTML that uses them.
+The page's words in both languages are in bot/uitext.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .entries import Entry
 from .highlight import paragraphs as split_paragraphs
 from .highlight import split
 from .settings import MAX_QUESTION_CHARS
+from .uitext import ANSWER_UI, UI
 
 #: Longest related-question label on a button; the button still asks the whole question.
 RELATED_CHARS = 90
@@ -28,76 +29,6 @@ TITLE_CHARS = {"ja": 60, "en": 110}
 ECHO_CHARS = 2 * MAX_QUESTION_CHARS
 #: At or above this confidence (a calibrated probability) the citation says "High", below it "Medium".
 HIGH = 0.8
-
-UI = {
-    "ja": {
-        "title": "医療機関サイバーセキュリティ FAQ",
-        "intro": "研修の公式Q&A資料から回答します。回答には出典（資料名・セクション・番号）が付きます。",
-        "ui_lang": "表示言語",
-        "chat_tab": "チャット", "browse_tab": "一覧",
-        "chat_label": "チャット",
-        "chat_placeholder": "質問を入力してください。日本語でも英語でも答えます。下の例から選ぶこともできます。",
-        "question": "質問", "question_placeholder": "例: RDPのポートを変更する意味は？",
-        "send": "送信", "clear": "会話を消去",
-        "reply": "回答の言語", "auto": "自動", "ja": "日本語", "en": "English",
-        "search": "検索", "search_placeholder": "キーワードで絞り込み（質問・回答・ID）",
-        "col_id": "ID", "col_section": "セクション", "col_number": "番号", "col_question": "質問（クリックで回答）",
-        "count": "{shown} / {total} 件", "no_answer": "（公式回答はありません）",
-        "answering": "回答を準備しています…",
-        "votes": "この回答は役に立ちましたか？", "up": "役に立った", "down": "役に立たなかった",
-        "vote_saved": "評価を記録しました。ありがとうございます。", "vote_removed": "評価を取り消しました。",
-        "vote_queued": "評価は受け付けましたが、まだ保存中です（自動で再試行します）。",
-        "reason": "よろしければ理由を教えてください（任意）",
-        "reasons": {"wrong": "内容が間違っている", "outdated": "情報が古い", "not_asked": "質問と違う回答",
-                    "other": "その他"},
-        "comment": "コメント（任意）", "reason_send": "理由を送信", "reason_close": "閉じる",
-        "copy": "回答と出典をコピー", "copied": "コピーしました",
-        "contact": "解決しない場合の問い合わせ先: {contact}",
-    },
-    "en": {
-        "title": "Hospital cybersecurity FAQ",
-        "intro": "Answers come from the course's official Q&A sheet, each with its source "
-                 "(document, section and number).",
-        "ui_lang": "Language",
-        "chat_tab": "Chat", "browse_tab": "Browse",
-        "chat_label": "Chat",
-        "chat_placeholder": "Ask a question, in English or Japanese, or pick an example below.",
-        "question": "Question", "question_placeholder": "e.g. How should we store admin passwords?",
-        "send": "Send", "clear": "Clear chat",
-        "reply": "Reply language", "auto": "Automatic", "ja": "日本語", "en": "English",
-        "search": "Search", "search_placeholder": "Filter by keyword (question, answer, id)",
-        "col_id": "ID", "col_section": "Section", "col_number": "No.",
-        "col_question": "Question (click for the answer)",
-        "count": "{shown} of {total} entries", "no_answer": "(no official answer)",
-        "answering": "Preparing the answer…",
-        "votes": "Was this answer helpful?", "up": "Helpful", "down": "Not helpful",
-        "vote_saved": "Thank you: your rating is saved.", "vote_removed": "Your rating is removed.",
-        "vote_queued": "Your rating is received but not saved yet (it is retried automatically).",
-        "reason": "Tell us why, if you like (optional)",
-        "reasons": {"wrong": "The content is wrong", "outdated": "It is out of date",
-                    "not_asked": "Not what I asked", "other": "Other"},
-        "comment": "Comment (optional)", "reason_send": "Send reason", "reason_close": "Close",
-        "copy": "Copy answer + source", "copied": "Copied",
-        "contact": "If this does not help, contact: {contact}",
-    },
-}
-#: Labels inside an answer: they follow the answer's language, like its text.
-ANSWER_UI = {
-    "ja": {"source": "出典", "related": "関連する質問", "closest": "近い項目",
-           "official": "公式回答（日本語の原文）", "question": "該当する質問", "no": "No.",
-           "entry": "項目", "file": "ファイル", "line": "{line}行目", "confidence": "確信度",
-           "high": "高", "medium": "中",
-           "high_why": "質問がこの項目とよく一致しています。",
-           "medium_why": "おそらくこの項目ですが、上の「該当する質問」が聞きたいことか確かめてください。",
-           "choose": "どの質問のことですか？", "see_also": "同じ用件に答えている公式回答"},
-    "en": {"source": "Source", "related": "Related questions", "closest": "Closest entries",
-           "official": "Official answer (Japanese original)", "question": "Matched question", "no": "No.",
-           "entry": "entry", "file": "file", "line": "line {line}", "confidence": "Confidence",
-           "high": "High", "medium": "Medium",
-           "high_why": "The question closely matches this entry.",
-           "medium_why": "Probably this entry: check that the matched question above is what you asked.",
-           "choose": "Which of these did you mean?", "see_also": "Official answers that meet the same need"},
-}
 
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _URL_TRAILING = ".,;:!?)'"

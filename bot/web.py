@@ -29,10 +29,11 @@ from .errors import BotError, IndexError_  # noqa: E402
 from .guard import Guard, Limits  # noqa: E402
 from .highlight import Highlighter  # noqa: E402
 from .logsafe import install as install_log_safety  # noqa: E402
-from .render import UI, browse_html  # noqa: E402
+from .render import browse_html  # noqa: E402
 from .service import ChatService  # noqa: E402
 from .settings import DEFAULT_MODEL, Settings  # noqa: E402
 from .store import Store, open_store  # noqa: E402
+from .uitext import UI  # noqa: E402
 from .vectorcache import VectorCache  # noqa: E402
 from .webassets import CSS, PAGE_JS, SET_LANG_JS  # noqa: E402
 from .webhandlers import ChatPage, api_endpoints, examples, header, reason_choices, reply_choices  # noqa: E402

@@ -9,7 +9,7 @@ so its first line shows, and copies an answer with its citation.
 
 import json
 
-from .render import UI
+from .uitext import UI
 
 CSS = """
 .fb-answer p, .fb-question { margin: 0 0 .6em; }

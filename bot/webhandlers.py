@@ -18,9 +18,10 @@ from .answer import Answer
 from .entries import Entry
 from .guard import Limits, RateLimit, session_id
 from .highlight import Highlighter
-from .render import UI, answer_html, browse_html, pending_html, question_html, relabel, status_html, vote_html
+from .render import answer_html, browse_html, pending_html, question_html, relabel, status_html, vote_html
 from .service import ChatService, answer_record
 from .text import normalize
+from .uitext import UI
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,7 @@ from bot.answer import MESSAGES, TRANSLATION_LABEL, Answer, Citation
 from bot.entries import Entry
 from bot.highlight import Highlighter, best, sentences, split
 from bot.render import (
-    ANSWER_UI,
     HIGH,
-    UI,
     answer_html,
     browse_html,
     citation_text,
@@ -32,6 +30,7 @@ from bot.render import (
 )
 from bot.search import Hit
 from bot.settings import MAX_QUESTION_CHARS
+from bot.uitext import ANSWER_UI, UI
 from bot.vectorcache import VectorCache
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -229,3 +228,11 @@ def test_highlighter_without_cached_sentences_or_passage_model_marks_nothing(bot
 
     highlighter = Highlighter(QueryOnly(), VectorCache.under(tmp_path, "m", "v"))
     assert highlighter.marks("RDPのポート", bot.entries["qa-4"], "ja") == {}
+
+
+def test_every_ui_word_exists_in_both_languages():
+    """A key missing in one language would show a KeyError (or nothing) on that language's page."""
+    for table in (UI, ANSWER_UI):
+        assert set(table) == {"ja", "en"}
+        assert set(table["ja"]) == set(table["en"])
+        assert all(table["ja"][k] and table["en"][k] for k in table["ja"])
