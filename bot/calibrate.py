@@ -114,11 +114,12 @@ def counter_examples(index: Index) -> list[CounterExample]:
             for i, (text, lang, position) in enumerate(rows)]
 
 
-def _counter_pairs(searcher: Searcher, used: list[int], first_group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features, labels, groups) of every counter-example searched as a new question (`counter_examples`):
+def _counter_pairs(searcher: Searcher, examples: list[CounterExample], used: list[int],
+                   first_group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, groups) of the counter-examples searched as new questions (`counter_examples`):
     each candidate is a negative example, one group per counter-example."""
     xs, groups = [], []
-    for i, example in enumerate(counter_examples(searcher.index)):
+    for i, example in enumerate(examples):
         _, feats, _ = searcher.signals(example.text, searcher.index.anchors[example.row],
                                        exclude_anchors=example.left_out,
                                        companion_vector=searcher.index.companion_anchors[example.row])
@@ -135,7 +136,8 @@ def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
     """Fit combiner weights, answer threshold and ambiguity gap; returns the calibration the manifest stores."""
     used = [FEATURES.index(f) for f in features]
     qx, qy, qgroups = _pairs(searcher, queries, vectors, used)
-    cx, cy, cgroups = _counter_pairs(searcher, used, len(queries))
+    examples = counter_examples(searcher.index)
+    cx, cy, cgroups = _counter_pairs(searcher, examples, used, len(queries))
     x, y, groups = np.vstack([qx, cx]), np.concatenate([qy, cy]), np.concatenate([qgroups, cgroups])
     mean, scale, weights, bias = _combiner(x, y)
     held_out = _out_of_fold(x, y, groups)
@@ -150,7 +152,7 @@ def fit(searcher: Searcher, queries: list[LabelledQuery], vectors: np.ndarray,
         in_scope.append(bool(query.expect))
     top_prob = np.concatenate([[r[0] for r in ranked], unseen])
     top_right = np.concatenate([[r[0] for r in right], np.zeros(len(unseen), dtype=bool)]).astype(bool)
-    langs = np.asarray([q.lang for q in queries] + [c.lang for c in counter_examples(searcher.index)])
+    langs = np.asarray([q.lang for q in queries] + [c.lang for c in examples])
     threshold = choose_threshold(top_prob, top_right)
     thresholds = {lang: choose_threshold(top_prob[langs == lang], top_right[langs == lang])
                   for lang in LANGS if np.sum((langs == lang) & ~top_right) >= MIN_NEGATIVES_PER_LANG}
