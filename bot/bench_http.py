@@ -17,7 +17,7 @@ import psutil
 from .bench_latency import ms, pct
 from .bench_procs import child_env
 from .errors import BotError
-from .loadtest import SERVER_SCRIPT, free_port
+from .loadtest import SERVER_SCRIPT, free_port, stop
 from .settings import Settings
 
 
@@ -37,12 +37,7 @@ def measure_http(settings: Settings, queries: list[str]) -> dict:
             tail = " | ".join(log.read().decode(errors="replace").strip().splitlines()[-4:])
             return {"skipped": f"http: the page could not be timed ({type(err).__name__}: {err}); server log: {tail}"}
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 15)
 
 
 def _time_server(proc: subprocess.Popen, url: str, t0: float, queries: list[str]) -> dict:

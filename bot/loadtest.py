@@ -24,7 +24,6 @@ import contextlib
 import http.client
 import itertools
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import psutil
 
+from .bench_procs import child_env
 from .errors import BotError
 from .queries import read_queries
 from .settings import Settings
@@ -277,22 +277,25 @@ def lost_writes(db: str | None, acked: list[str]) -> tuple[int | None, str]:
 def serving(settings: Settings, db: str, port: int | None = None, timeout: float = 300.0) -> Iterator[str]:
     """A server like `faqbot serve` in its own process on `settings`' index; yields its URL, stops it after."""
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("FAQBOT_USER", "FAQBOT_PASSWORD")}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(settings.data_dir), str(settings.index_dir),
-                                 db, str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+                                 db, str(port)], stdout=log, stderr=subprocess.STDOUT, env=child_env())
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_ready(url, proc, timeout, log)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 30)
+
+
+def stop(proc: subprocess.Popen, timeout: float) -> None:
+    """Stop a server process: ask it to end, kill it if it has not within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float, log) -> float:
