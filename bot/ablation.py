@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .calibrate import fit
+from .embed import model_version
 from .entries import TUNE_FILE
 from .evaluate import Report, as_asked, encode, search_rows
+from .heldout import HeldOut, alternate_vectors, held_out_alternates
 from .queries import LabelledQuery, read_queries
 from .search import FEATURES, Searcher
+from .vectorcache import VectorCache
 
 if TYPE_CHECKING:
     from .answer import FaqBot
 
-__all__ = ["ABLATIONS", "ASKS", "COMPANION", "DENSE", "LEXICAL", "SignalCache", "ablation"]
+__all__ = ["ABLATIONS", "ASKS", "COMPANION", "DENSE", "LEXICAL", "NO_HELD_OUT", "SignalCache", "ablation"]
 
 #: The families of signals (see `search.FEATURES`): from the main model's embeddings, from the tokens, what the
 #: question asks for against what the entry gives (bot/asks.py), and from the companion encoder (bot/companion.py).
@@ -40,6 +43,9 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
     "dense + lexical (no asks)": DENSE + LEXICAL,
     **{f"without {name}": tuple(f for f in FEATURES if f != name) for name in FEATURES},
 }
+#: Not a signal but training data: all signals, the combiner fitted without the held-out alternates (bot/heldout.py).
+NO_HELD_OUT = "all signals, no held-out alternates"
+ABLATIONS[NO_HELD_OUT] = FEATURES
 
 
 class SignalCache(Searcher):
@@ -68,12 +74,14 @@ class SignalCache(Searcher):
 
 def ablation(bot: FaqBot, queries: Sequence[LabelledQuery], vectors: np.ndarray | None = None, *,
              tune: Sequence[LabelledQuery] | None = None, tune_vectors: np.ndarray | None = None,
-             subsets: Mapping[str, Sequence[str]] = ABLATIONS, cache: SignalCache | None = None) -> dict[str, Report]:
+             subsets: Mapping[str, Sequence[str]] = ABLATIONS, cache: SignalCache | None = None,
+             held_out: HeldOut | None = None) -> dict[str, Report]:
     """Refit the combiner, threshold and ambiguity rule on the tuning queries with each feature subset, and
     evaluate each on `queries`; returns one `Report` per subset name.
 
     Evidence that each signal earns its place: if leaving a signal out costs nothing, it can go. The tuning
-    queries default to the data's tune.jsonl. Pass a `cache` to reuse signals across calls (same index).
+    queries default to the data's tune.jsonl. Pass a `cache` to reuse signals across calls (same index), and
+    `held_out` (the alternates' pairs, `heldout.held_out_alternates`, about 10 s) to reuse them too.
     """
     if tune is None:
         tune = read_queries(bot.settings.data_dir / TUNE_FILE, set(bot.entries))
@@ -81,9 +89,13 @@ def ablation(bot: FaqBot, queries: Sequence[LabelledQuery], vectors: np.ndarray 
     vectors = encode(bot, queries) if vectors is None else vectors
     cache = SignalCache(bot) if cache is None else cache
     asked = [replace(q, q=as_asked(q.q)) for q in tune]  # fitted on questions as they are searched
+    if held_out is None:
+        alternates = alternate_vectors(bot.index, bot.model, VectorCache.under(
+            bot.settings.index_dir, bot.settings.model, model_version(bot.settings.model)))
+        held_out = held_out_alternates(bot.index, bot.model, alternates)
     reports = {}
     for name, features in subsets.items():
-        calibration = fit(cache, asked, tune_vectors, tuple(features))
+        calibration = fit(cache, asked, tune_vectors, tuple(features), None if name == NO_HELD_OUT else held_out)
         rows = search_rows(cache.with_calibration(calibration), queries, vectors)
         reports[name] = Report.of(rows, float(calibration["threshold"]), name)
     return reports

@@ -14,6 +14,7 @@ from .companion import NAME as COMPANION
 from .companion import companion_version, shared_companion
 from .embed import encode_documents, encode_queries, load_model, model_version
 from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries, load_out_of_scope
+from .heldout import alternate_vectors, held_out_alternates
 from .highlight import answer_sentences
 from .index import Index, lexical_document, lexical_index, make_vector_index, searchable_texts, write_build
 from .queries import read_queries
@@ -65,9 +66,12 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
                               lambda todo: encode_queries(model, todo))
     # every answer sentence, for the page's highlight of the sentences that match a question (bot/highlight.py)
     cached_encode(cache, "passage", answer_sentences(entries), lambda todo: encode_documents(model, todo))
+    # every alternate is also a training question, searched without its fold (bot/heldout.py)
+    alternates = alternate_vectors(index, model, cache)
     cache.save()
     companion_cache.save()
-    calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors)
+    calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors,
+                      held_out=held_out_alternates(index, model, alternates))
     manifest = {"model": settings.model, "model_version": model_version(settings.model),
                 "companion": COMPANION, "companion_version": companion_version(),
                 "data_hash": data_hash, "calibration": calibration,
