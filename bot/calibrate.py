@@ -41,14 +41,14 @@ from .text import LANGS, normalize
 __all__ = ["choose_gap", "choose_threshold", "counter_examples", "fit"]
 
 #: Share of the must-not-answer tuning queries and counter-examples the threshold may let through, per
-#: language. The counter-examples are most of that set and harder than real near-domain questions (each was
-#: written to look like one entry), so the rate on new near-domain questions comes out far lower. Chosen on the 268
-#: near-domain and 434 in-scope questions of test.jsonl and both private holdouts (which makes them validation for
-#: this one number; round 5 of docs/evaluation.md has the curve): 6 % let through 0 / 1 near-domain questions
-#: (ja / en) and answered 0.972 / 0.949 right, 8 % 1 / 2 (0.7 % / 1.5 %) and 0.982 / 0.977, 10 % 5 / 4 (3.7 % /
-#: 3.0 %, over the target). Before the held-out alternates (bot/heldout.py) 6 % already let through 3.7 % of the
-#: English ones, so this budget only holds with them.
-MAX_FALSE_ANSWER_RATE = 0.08
+#: language. The counter-examples are most of that set and harder than most real near-domain questions (each was
+#: written to look like one entry), so the rate on new near-domain questions comes out lower. Rule, fixed before
+#: looking: the largest budget whose near-domain false answers stay <= 1.5 % (half the 3 % target) in each language
+#: on the 308 near-domain questions of test.jsonl and the three private holdouts (validation for this one number;
+#: round 5 of docs/evaluation.md has the curve). 4 %: 0.6 % / 0.0 % (ja / en) with 0.975 / 0.950 right answers;
+#: 6 %: 1.7 % / 1.7 % (0.975 / 0.961); 8 %: 2.3 % / 2.3 % (0.982 / 0.986). A fourth blind set, written after this
+#: choice, is the honest check.
+MAX_FALSE_ANSWER_RATE = 0.04
 #: Share of the in-scope tuning queries that may be answered with "which did you mean?".
 MAX_AMBIGUOUS_RATE = 0.02
 #: Gaps tried for the ambiguity rule (0 = never ambiguous).
