@@ -16,8 +16,8 @@ import psutil
 
 from .bench_latency import ms, pct
 from .bench_procs import child_env
+from .childserver import SERVER_SCRIPT, free_port, stop
 from .errors import BotError
-from .loadtest import SERVER_SCRIPT, free_port, stop
 from .settings import Settings
 
 

@@ -15,7 +15,7 @@ feedback (the main numbers); `seconds` / 2 of the same six questions (cache hits
 moves against the phase just before).
 
 The server is the one at `urls`, or one started here like `faqbot serve` on the given index with its own
-feedback database (a temporary SQLite file unless `db` names one), stopped at the end.
+feedback database (a temporary SQLite file unless `db` names one; bot/childserver.py), stopped at the end.
 """
 
 from __future__ import annotations
@@ -25,13 +25,9 @@ import http.client
 import itertools
 import json
 import secrets
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,7 +35,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import psutil
 
-from .bench_procs import child_env
+from .childserver import serving
 from .errors import BotError
 from .queries import read_queries
 from .settings import Settings
@@ -55,15 +51,6 @@ REPEATED = 6
 #: How long to wait for the server's store to make acknowledged votes readable before counting them lost.
 SETTLE_S = 20.0
 
-# A server like `faqbot serve`, in its own process: data, index, feedback target, port.
-SERVER_SCRIPT = r"""
-import sys
-from pathlib import Path
-from bot.settings import Settings
-from bot.web import serve
-db = sys.argv[3] if sys.argv[3].startswith("postgresql") else Path(sys.argv[3])
-serve(Settings(data_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), feedback_db=db), "127.0.0.1", int(sys.argv[4]))
-"""
 
 
 @dataclass
@@ -271,55 +258,6 @@ def lost_writes(db: str | None, acked: list[str]) -> tuple[int | None, str]:
             if not missing or time.monotonic() > deadline:
                 return len(missing), kind
             time.sleep(0.5)
-
-
-@contextlib.contextmanager
-def serving(settings: Settings, db: str, port: int | None = None, timeout: float = 300.0) -> Iterator[str]:
-    """A server like `faqbot serve` in its own process on `settings`' index; yields its URL, stops it after."""
-    port = port or free_port()
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(settings.data_dir), str(settings.index_dir),
-                                 db, str(port)], stdout=log, stderr=subprocess.STDOUT, env=child_env())
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            wait_ready(url, proc, timeout, log)
-            yield url
-        finally:
-            stop(proc, 30)
-
-
-def stop(proc: subprocess.Popen, timeout: float) -> None:
-    """Stop a server process: ask it to end, kill it if it has not within `timeout` seconds."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float, log) -> float:
-    """Seconds until `url` answers; raises `BotError` with the server's last lines if it dies or times out."""
-    began = time.perf_counter()
-    while time.perf_counter() - began < timeout:
-        if proc.poll() is not None:
-            break
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-            if response.status == 200:
-                return time.perf_counter() - began
-        time.sleep(0.1)
-    log.seek(0)
-    tail = " | ".join(log.read().decode(errors="replace").strip().splitlines()[-5:])
-    raise BotError(f"the load test's server at {url} did not start (exit {proc.poll()}): {tail}")
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def format_load(load: dict) -> str:

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.loadtest import ApiClient, labelled_questions, run_load, run_phase, serving
+from bot.childserver import serving
+from bot.loadtest import ApiClient, labelled_questions, run_load, run_phase
 from bot.store import open_store
 from bot.text import normalize
 
