@@ -16,7 +16,7 @@ from .embed import encode_documents, encode_queries, load_model, model_version
 from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries, load_out_of_scope
 from .heldout import alternate_vectors, held_out_alternates
 from .highlight import answer_sentences
-from .index import Index, lexical_document, lexical_index, make_vector_index, searchable_texts, write_build
+from .index import Index, lexical_document, lexical_index, make_vector_index, text_rows, write_build
 from .queries import read_queries
 from .search import Searcher
 from .settings import Settings
@@ -31,14 +31,14 @@ def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, 
     with the out-of-scope anchor questions embedded as queries (they stand for users' questions), and the
     companion encoder's vectors of both (bot/companion.py). With caches, only texts they have not seen are
     encoded."""
-    fields = [(i, f) for i, e in enumerate(entries) for f, _ in searchable_texts(e)]
-    texts = [t for e in entries for _, t in searchable_texts(e)]
+    rows = text_rows(entries)
+    texts = [t for _, _, t in rows]
     anchors = anchors or []
     companion = shared_companion()
     vectors = cached_encode(cache, "passage", texts, lambda todo: encode_documents(model, todo, progress=progress))
     doc_tokens = [tokens(lexical_document(e)) for e in tqdm(entries, desc="Tokens", disable=not progress)]
     return Index(path=root, manifest={}, entries=entries, vectors=make_vector_index(vectors),
-                 text_entry=np.array([i for i, _ in fields], dtype=np.int64), text_field=[f for _, f in fields],
+                 text_entry=np.array([i for i, _, _ in rows], dtype=np.int64), text_field=[f for _, f, _ in rows],
                  bm25=lexical_index(doc_tokens),
                  anchors=cached_encode(cache, "query", anchors, lambda todo: encode_queries(model, todo)) if anchors
                  else np.zeros((0, vectors.shape[1]), np.float32),

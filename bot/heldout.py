@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .embed import encode_queries
-from .index import Index, lexical_index, make_vector_index, searchable_texts
+from .index import Index, lexical_index, make_vector_index, text_rows
 from .search import FEATURES, Searcher
 from .text import normalize, tokens
 from .vectorcache import VectorCache, cached_encode
@@ -56,7 +56,7 @@ class HeldOut(NamedTuple):
 
 def _texts(index: Index) -> list[str]:
     """Every searchable text, row for row with the index's vectors."""
-    return [t for e in index.entries for _, t in searchable_texts(e)]
+    return [t for _, _, t in text_rows(index.entries)]
 
 
 def _alternate_rows(index: Index) -> np.ndarray:

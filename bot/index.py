@@ -70,6 +70,14 @@ def searchable_texts(entry: Entry) -> list[tuple[str, str]]:
     return [(f, t) for f, t in pairs if t]
 
 
+def text_rows(entries: list[Entry]) -> list[tuple[int, str, str]]:
+    """(entry position, field, text) of every embedded text, in the order of the index's vector rows.
+
+    The one place that order is defined: the build writes its vectors in it, and whatever later needs a row's text
+    (the held-out alternates, bot/heldout.py) reads it back in it."""
+    return [(i, f, t) for i, e in enumerate(entries) for f, t in searchable_texts(e)]
+
+
 def lexical_document(entry: Entry) -> str:
     """The text BM25 sees for an entry: everything a question could share words with."""
     return "\n".join(text for _, text in searchable_texts(entry))

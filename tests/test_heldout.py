@@ -7,7 +7,7 @@ import pytest
 
 from bot.embed import model_version
 from bot.heldout import alternate_vectors, held_out_alternates, without
-from bot.index import searchable_texts
+from bot.index import text_rows
 from bot.search import FEATURES, Searcher
 from bot.text import normalize, tokens
 from bot.vectorcache import VectorCache
@@ -55,7 +55,7 @@ def test_an_alternate_searched_without_its_fold_does_not_find_itself(bot, held):
 def test_without_forgets_the_texts_in_every_part_of_the_index(bot):
     index = bot.index
     row = index.text_field.index("alt_en")
-    texts = [t for e in index.entries for _, t in searchable_texts(e)]
+    texts = [t for _, _, t in text_rows(index.entries)]
     every_vector = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     smaller = without(index, {row}, every_vector, [tokens(t) for t in texts])
     assert smaller.vectors.ntotal == index.vectors.ntotal - 1 == len(smaller.text_field) == len(smaller.text_entry)
