@@ -52,7 +52,6 @@ REPEATED = 6
 SETTLE_S = 20.0
 
 
-
 @dataclass
 class Tally:
     """What the clients of one phase saw."""
