@@ -1,10 +1,12 @@
 """The benchmark: `faqbot bench --short --json` reports every number (printed, never asserted on time),
-and the pieces it is made of — synthetic corpora, the FAISS trade-off, the table — do what they say."""
+and the pieces it is made of — synthetic corpora, the FAISS trade-off, the warm short-mode build, the
+table — do what they say."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot import bench
 from bot.bench_report import format_bench
 from bot.bench_scale import faiss_tradeoff
+from bot.companion import NAME as COMPANION
+from bot.companion import companion_version
 from bot.entries import data_fingerprint, load_entries
+from bot.settings import Settings
 from bot.synthetic import EMBEDDED_FIELDS, SOURCE, fingerprint, synthetic_entries
+from bot.vectorcache import CACHE_DIR, VectorCache
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -30,6 +37,11 @@ HTTP_KEYS = ("server_ready_s", "first_answer_s", "p50_ms", "p95_ms", "rest_p50_m
 
 def _positive(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes): what "left unchanged" is checked against."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 # --------------------------------------------------------------------------- synthetic corpora
@@ -72,14 +84,74 @@ def test_faiss_tradeoff_flat_is_exact_and_all_methods_reported():
         assert method["search_p50_ms"] >= 0 and method["depth_search_p50_ms"] >= 0
 
 
+# --------------------------------------------------------------------------- the real sheet's build: warm in short mode
+
+
+def _cache_of(index: Path, *models: str) -> None:
+    """Vectors of one question for each model (the companion under its real name and version)."""
+    for name in models:
+        cache = VectorCache.under(index, name, companion_version() if name == COMPANION else name)
+        cache.encode("query", ["a question"], lambda todo: np.ones((len(todo), 4), np.float32))
+        cache.save()
+
+
+def _fake_build(seen: list):
+    """A build that records the cache it starts from, then rewrites every file of it (as a real build may)."""
+
+    def build(settings, progress=False, model=None):
+        cache = settings.index_dir / CACHE_DIR
+        seen.append(sorted(p.name for p in cache.iterdir()) if cache.is_dir() else [])
+        cache.mkdir(parents=True, exist_ok=True)
+        for file in [*cache.iterdir(), cache / "new.npz"]:
+            file.write_bytes(b"rewritten by the build")
+        folder = settings.index_dir / "builds" / "one"
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps({"vector_cache": {"encoded": {"query": 3}}}))
+        return folder
+
+    return build
+
+
+@pytest.mark.parametrize("short, models, warm", [
+    (True, ("fake-model", COMPANION, "other-model"), True),  # this model's and the companion's files, not others'
+    (False, ("fake-model", COMPANION, "other-model"), False),  # full mode: the build time, always cold
+    (True, (COMPANION, "other-model"), False),  # no vectors of this model: nothing to seed
+    (True, (), False),  # no cache at all
+])
+def test_short_mode_seeds_the_build_from_the_index_cache_and_never_writes_it(tmp_path, monkeypatch, short, models,
+                                                                             warm):
+    user = tmp_path / "index"
+    _cache_of(user, *models)
+    before = _files(user)
+    seen: list = []
+    monkeypatch.setattr(bench, "build", _fake_build(seen))
+    settings = Settings(data_dir=DATA, index_dir=user, model="fake-model")
+    real = settings.with_(index_dir=tmp_path / "bench" / "real")
+
+    folder, built = bench.build_real(settings, real, model=None, short=short)
+
+    expected = sorted(VectorCache.under(user, name, companion_version() if name == COMPANION else name)
+                      .path("query").name for name in ("fake-model", COMPANION)) if warm else []
+    assert seen == [expected]
+    assert built["build_cache"] == ("warm" if warm else "cold")
+    assert built["vector_cache"] == {"encoded": {"query": 3}}  # the build's own count, from its manifest
+    assert _positive(built["build_s"]) and folder == tmp_path / "bench" / "real" / "builds" / "one"
+    assert _files(user) == before  # copied, not linked: the build rewrote its copy, the user's cache is as it was
+
+
 # --------------------------------------------------------------------------- the short run, end to end
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_bench_short_json(tmp_path):
+def test_bench_short_json(tmp_path, settings, built_index):
+    # an index folder holding only the session build's vectors: the bench's build of the same sheet starts warm,
+    # and the session's index is never handed to a process that could write it
+    index = tmp_path / "index"
+    shutil.copytree(settings.index_dir / CACHE_DIR, index / CACHE_DIR)
+    before = _files(index)
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--data", str(DATA), "--index", str(tmp_path / "index"), "bench", "--short",
+        [sys.executable, "-m", "bot.cli", "--data", str(DATA), "--index", str(index), "bench", "--short",
          "--json"], capture_output=True, text=True, cwd=ROOT, timeout=1700)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
@@ -88,6 +160,10 @@ def test_bench_short_json(tmp_path):
     for key in TOP_KEYS:
         assert _positive(result[key]), (key, result[key])
     assert result["mode"] == "short"
+    assert result["build_cache"] == "warm"
+    assert result["detail"]["build_vector_cache"]["encoded"] == {"query": 0, "passage": 0}  # every text was cached
+    targets = {t["target"]: t for t in result["targets"]}
+    assert targets["rebuild after one alternate / cold build"]["met"] is None  # a warm build is no cold baseline
     assert [row["entries"] for row in result["scale"]] == [17, 1000]
     assert [row["synthetic"] for row in result["scale"]] == [False, True]
     for row in result["scale"]:
@@ -118,4 +194,4 @@ def test_bench_short_json(tmp_path):
     machine = result["machine"]
     assert machine["cores"] >= 1 and machine["cpu"] and machine["python"].startswith("3.")
     assert {t["target"] for t in result["targets"]} >= {"pipeline p50 / encoder p50", "warm query p50 (ms)"}
-    assert not (tmp_path / "index").exists()  # the bench builds in its own temporary folder
+    assert _files(index) == before  # the bench builds in its own temporary folder and only reads the cache
