@@ -23,6 +23,7 @@ ASK_KINDS = {
     "who": "a person or organisation by name",
     "case": "another incident, hospital or organisation than the one the sheet discusses",
     "where": "a place, web page, link or contact point",
+    "compare": "a comparison or choice between named options (which is better, X or Y)",
     "trouble": "a fix for a problem the asker has now (something broke, stopped, is slow)",
     "fact": "none of the above: facts, reasons, yes or no (the answer gives no price, number, product, ...)",
 }
@@ -59,7 +60,11 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"step[- ]by[- ]step|\bprocedure\b|\bset ?up\b|\bconfigur(e|ing|ation steps)",
         r"^(enable|disable|turn (on|off)|install|configure)\b",
     ),
-    "when": (r"いつ(?!でも|も)|何月|時期|\bwhen\b|what date|what time",),
+    "when": (
+        r"いつ(?!でも|も)|何月|時期",
+        r"\bwhen (will|would|is|are|was|were|do|does|did|can|could|should|shall)\b|what date|what time"
+        r"|\bby when\b|\bhow soon\b",
+    ),
     "who": (
         r"誰|どこの.{0,12}(病院|組織|団体|会社|業者|ベンダー|メーカー)",
         r"^who\b|\bwho('s| is| are| was| were| makes| runs| did)\b",
@@ -69,6 +74,11 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
     "where": (
         r"どこ(で|に|から|を見|に載)|窓口|連絡先|リンク|URL|サイトは",
         r"\bwhere (can|do|does|is|are|to|will|should)\b|\blinks?\b|\burl\b|\bcontact\b|\bwebsite\b",
+    ),
+    "compare": (
+        r"どちらが|どっちが|どちらを|どっちを|のほうが(いい|良い|安全|上)|の方が(いい|良い|安全|上)",
+        r"\bwhich (one )?(is|are|works|detects|protects) (better|safer|best|more)|\bvs\.?\b|\bversus\b"
+        r"|\bcompared? (to|with)\b|\bbetter\b.{0,40}\bor\b|\bor\b.{0,40}\bwhich (is )?better",
     ),
     "trouble": (
         r"(しな|でき|動かな|使えな|つながらな|繋がらな)くなった|止まっ|起動しな|遅い|おそい|重い|エラーが|どうしよう",

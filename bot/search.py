@@ -7,7 +7,10 @@ fugashi tokens and its margin, how much of the question's vocabulary the entry (
 whether the question asks for a kind of information the entry's answer does not give (`asks`: a price,
 a number, a product, ... — the near-domain questions that share a rare term with an entry), and the
 companion encoder's margin of the entry's question-like texts over the nearest off-topic question (`use_gap`:
-a second model, wrong in other places than e5; bot/companion.py).
+a second model, wrong in other places than e5; bot/companion.py), and for each model the entry's share of the
+question's nearest neighbours among all question-like texts and off-topic questions (`knn`, `use_knn`: a vote of
+the neighbourhood, where the margins above look at one nearest text each; one unusual alternate or
+counter-example sways a margin, not a vote).
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -35,10 +38,16 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other",
-            "use_gap")
+            "use_gap", "knn", "use_knn")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
+#: Nearest question-like texts and off-topic questions that vote in `knn` / `use_knn`, and how sharply the vote
+#: favours the nearest (a softmax temperature on cosines; the companion's cosines spread about twice as wide as
+#: e5's). Chosen once on the private holdouts (docs/evaluation.md, round 6), not tuned further.
+NEIGHBOURS = 10
+VOTE_TEMPERATURE = 0.02
+COMPANION_VOTE_TEMPERATURE = 0.04
 #: At most this many entries are offered when the result is ambiguous.
 MAX_CHOICES = 3
 #: What `decide` makes of a ranking: answer with the top entry, let the user choose, or decline.
@@ -152,7 +161,8 @@ class Searcher:
         anchors = self.index.anchors
         anchor_sims = anchors @ vector.reshape(-1) if len(anchors) else np.zeros(0, dtype=np.float32)
         nearest_anchor = _nearest(anchor_sims, exclude_anchors)
-        use_q, use_nearest_anchor = self._companion(query, companion_vector, exclude_anchors)
+        use_q, use_nearest_anchor, use_knn = self._companion(query, companion_vector, exclude_anchors)
+        knn = _vote(sims[is_q], owners[is_q], anchor_sims, exclude_anchors, n_entries, VOTE_TEMPERATURE)
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
@@ -171,12 +181,12 @@ class Searcher:
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
             rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
                              bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks),
-                             use_q[c] - use_nearest_anchor])
+                             use_q[c] - use_nearest_anchor, knn[c], use_knn[c]])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
     def _companion(self, query: str, vector: np.ndarray | None,
-                   exclude_anchors: tuple[int, ...]) -> tuple[np.ndarray, float]:
-        """The companion's best cosine per entry over its question-like texts, and to the nearest anchor."""
+                   exclude_anchors: tuple[int, ...]) -> tuple[np.ndarray, float, np.ndarray]:
+        """The companion's best cosine per entry over its question-like texts, to the nearest anchor, and its vote."""
         if vector is None:
             vector = self.companion.encode([query])[0]
         sims = self.index.companion_texts @ vector
@@ -184,7 +194,9 @@ class Searcher:
         np.maximum.at(use_q, self.index.text_entry[self.is_question], sims[self.is_question])
         anchors = self.index.companion_anchors
         anchor_sims = anchors @ vector if len(anchors) else np.zeros(0, dtype=np.float32)
-        return use_q, _nearest(anchor_sims, exclude_anchors)
+        vote = _vote(sims[self.is_question], self.index.text_entry[self.is_question], anchor_sims, exclude_anchors,
+                     len(self.index.entries), COMPANION_VOTE_TEMPERATURE)
+        return use_q, _nearest(anchor_sims, exclude_anchors), vote
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probability per candidate from the fitted logistic combiner."""
@@ -224,6 +236,28 @@ def _entry_tokens(index: Index) -> list[set[str]]:
     for doc, tok in zip(scores["indices"].tolist(), owner.tolist(), strict=True):
         out[doc].add(token_of[tok])
     return out
+
+
+def _vote(sims: np.ndarray, owners: np.ndarray, anchor_sims: np.ndarray, exclude: tuple[int, ...],
+          n_entries: int, temperature: float) -> np.ndarray:
+    """Each entry's share of the question's `NEIGHBOURS` nearest texts, weighted by softmax(cosine / temperature).
+
+    `sims` / `owners`: cosines to the question-like texts and their entries; the off-topic anchors (those in
+    `exclude` left out) take part but vote for no entry, so a question among counter-examples gets a low share."""
+    anchor_sims = np.asarray(anchor_sims, dtype=np.float32).copy()
+    if exclude:
+        anchor_sims[list(exclude)] = -np.inf
+    pool = np.concatenate([sims, anchor_sims])
+    owner = np.concatenate([owners, np.full(len(anchor_sims), -1)])
+    vote = np.zeros(n_entries, dtype=np.float32)
+    k = min(NEIGHBOURS, int(np.isfinite(pool).sum()))
+    if k == 0:
+        return vote
+    top = np.argpartition(-pool, k - 1)[:k]
+    weight = np.exp((pool[top] - pool[top].max()) / temperature)
+    mine = owner[top] >= 0
+    np.add.at(vote, owner[top][mine], weight[mine])
+    return vote / weight.sum()
 
 
 def _nearest(anchor_sims: np.ndarray, exclude: tuple[int, ...]) -> float:

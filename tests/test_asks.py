@@ -24,11 +24,18 @@ from .conftest import DATA
     ("他の病院での被害事例はありますか", {"case"}),
     ("相談窓口はどこですか", {"where"}),
     ("PC won't boot after the update", {"trouble"}),
+    ("ポートスキャンの検知はIDSとEDRのどちらがいい？", {"compare"}),
+    ("which is better for detecting port scans, an IDS or EDR?", {"compare"}),
+    ("firewall vs edr", {"compare"}),
+    ("When will the archive streaming start?", {"when"}),
     # what the sheet's entries do answer: no special kind
     ("RDPのポートを変更する意味は？", set()),
     ("How should we store admin passwords?", set()),
     ("ベンダーがいつでもVPN接続できる状態ってまずい？", set()),  # いつでも is "any time", not a date
     ("Is there a low-cost way to run several jump servers?", set()),  # "low-cost" asks for no price
+    # "when" as a conjunction asks for no date
+    ("When you moved RDP off 3389, did every machine get a different port?", set()),
+    ("What can we demand when an overseas vendor insists on its own remote line?", set()),
 ])
 def test_asked_kinds(question, kinds):
     assert asked_kinds(question) == kinds

@@ -101,3 +101,36 @@ def test_bundled_model_prefixes_are_not_doubled(model):
     assert abs(float(encode_documents(model, [text])[0] @ engine.passage(text)) - 1.0) < 1e-5
     # a query and a passage embedding of the same text differ: the task picked the prefix
     assert float(encode_queries(model, [text])[0] @ engine.passage(text)) < 0.999
+
+
+def test_neighbour_vote_counts_entries_and_never_anchors():
+    """`knn` / `use_knn`: each entry's softmax share of the nearest texts; an off-topic anchor takes a share for
+    no entry, and an excluded anchor (a counter-example searched as a new question) takes none."""
+    import numpy as np
+
+    from bot.search import _vote
+
+    sims = np.array([0.90, 0.90, 0.50], dtype=np.float32)
+    owners = np.array([0, 1, 1])
+    anchors = np.array([0.90], dtype=np.float32)
+    vote = _vote(sims, owners, anchors, (), 3, 0.02)
+    assert vote[0] == pytest.approx(1 / 3, abs=1e-3) and vote[1] == pytest.approx(1 / 3, abs=1e-3) and vote[2] == 0
+    vote = _vote(sims, owners, anchors, (0,), 3, 0.02)  # the anchor left out: the two entries share everything
+    assert vote[0] == pytest.approx(0.5, abs=1e-3) and vote.sum() == pytest.approx(1.0)
+
+
+def test_neighbour_vote_on_the_real_index(bot):
+    """On the real index: an entry's own alternate is surrounded by that entry's texts, while a counter-example
+    written to look like the same entry is surrounded by off-topic questions (its own anchor row among them)."""
+    from bot.search import FEATURES
+
+    searcher = bot.searcher
+    qa5 = next(e for e in bot.index.entries if e.id == "qa-5")
+    knn = FEATURES.index("knn")
+
+    def vote_for(text: str) -> float:
+        cand, feats, _ = searcher.signals(text)
+        return float(feats[list(cand).index(bot.index.entries.index(qa5)), knn])
+
+    assert vote_for(qa5.alt_en[0]) > 0.5
+    assert vote_for(qa5.not_en[0]) < vote_for(qa5.alt_en[0])
