@@ -42,13 +42,13 @@ __all__ = ["choose_gap", "choose_threshold", "counter_examples", "fit"]
 
 #: Share of the must-not-answer tuning queries and counter-examples the threshold may let through, per
 #: language. The counter-examples are most of that set and harder than most real near-domain questions (each was
-#: written to look like one entry), so the rate on new near-domain questions comes out lower. Rule, fixed before
-#: looking: the largest budget whose near-domain false answers stay <= 1.5 % (half the 3 % target) in each language
-#: on the 308 near-domain questions of test.jsonl and the three private holdouts (validation for this one number;
-#: round 5 of docs/evaluation.md has the curve). 4 %: 0.6 % / 0.0 % (ja / en) with 0.975 / 0.950 right answers;
-#: 6 %: 1.7 % / 1.7 % (0.975 / 0.961); 8 %: 2.3 % / 2.3 % (0.982 / 0.986). A fourth blind set, written after this
-#: choice, is the honest check.
-MAX_FALSE_ANSWER_RATE = 0.04
+#: written to look like one entry), so the rate on new near-domain questions comes out lower. Rule, fixed in round
+#: 5 before looking: the largest budget whose near-domain false answers stay <= 1.5 % (half the 3 % target) in each
+#: language on the private holdouts seen so far (validation for this one number; never test.jsonl since round 6).
+#: Round 6 (docs/evaluation.md), on the 290 near-domain and 345 in-scope questions per language of holdouts 1-6:
+#: 4 %: 0.3 % / 0.3 % near (ja / en), 0.988 / 0.971 right; 5 %: 1.4 % / 0.3 %, 0.997 / 0.986;
+#: 6 %: 2.1 % / 1.4 %, 0.997 / 0.986. A seventh blind set, written before this choice, is the honest check.
+MAX_FALSE_ANSWER_RATE = 0.05
 #: Share of the in-scope tuning queries that may be answered with "which did you mean?".
 MAX_AMBIGUOUS_RATE = 0.02
 #: Gaps tried for the ambiguity rule (0 = never ambiguous).
