@@ -31,7 +31,7 @@ __all__ = ["ABLATIONS", "ASKS", "COMPANION", "DENSE", "LEXICAL", "NO_HELD_OUT", 
 
 #: The families of signals (see `search.FEATURES`): from the main model's embeddings, from the tokens, what the
 #: question asks for against what the entry gives (bot/asks.py), and from the companion encoder (bot/companion.py).
-DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap", "knn")
+DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap")
 LEXICAL = ("bm25", "bm25_gap", "coverage", "known")
 ASKS = ("asks_other",)
 COMPANION = ("use_gap", "use_knn")

@@ -7,10 +7,11 @@ fugashi tokens and its margin, how much of the question's vocabulary the entry (
 whether the question asks for a kind of information the entry's answer does not give (`asks`: a price,
 a number, a product, ... — the near-domain questions that share a rare term with an entry), and the
 companion encoder's margin of the entry's question-like texts over the nearest off-topic question (`use_gap`:
-a second model, wrong in other places than e5; bot/companion.py), and for each model the entry's share of the
-question's nearest neighbours among all question-like texts and off-topic questions (`knn`, `use_knn`: a vote of
-the neighbourhood, where the margins above look at one nearest text each; one unusual alternate or
-counter-example sways a margin, not a vote).
+a second model, wrong in other places than e5; bot/companion.py), and the entry's share of the companion's
+nearest neighbours of the question among all question-like texts and off-topic questions (`use_knn`: a vote of
+the neighbourhood, where the margins look at one nearest text each; one unusual alternate or counter-example
+sways a margin, not a vote. The same vote over e5's neighbours added nothing in the ablation: docs/evaluation.md,
+round 6).
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -38,16 +39,14 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other",
-            "use_gap", "knn", "use_knn")
+            "use_gap", "use_knn")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
-#: Nearest question-like texts and off-topic questions that vote in `knn` / `use_knn`, and how sharply the vote
-#: favours the nearest (a softmax temperature on cosines; the companion's cosines spread about twice as wide as
-#: e5's). Chosen once on the private holdouts (docs/evaluation.md, round 6), not tuned further.
+#: Nearest question-like texts and off-topic questions that vote in `use_knn`, and how sharply the vote favours
+#: the nearest (a softmax temperature on the companion's cosines). Set once (docs/evaluation.md, round 6), not tuned.
 NEIGHBOURS = 10
-VOTE_TEMPERATURE = 0.02
-COMPANION_VOTE_TEMPERATURE = 0.04
+VOTE_TEMPERATURE = 0.04
 #: At most this many entries are offered when the result is ambiguous.
 MAX_CHOICES = 3
 #: What `decide` makes of a ranking: answer with the top entry, let the user choose, or decline.
@@ -162,7 +161,6 @@ class Searcher:
         anchor_sims = anchors @ vector.reshape(-1) if len(anchors) else np.zeros(0, dtype=np.float32)
         nearest_anchor = _nearest(anchor_sims, exclude_anchors)
         use_q, use_nearest_anchor, use_knn = self._companion(query, companion_vector, exclude_anchors)
-        knn = _vote(sims[is_q], owners[is_q], anchor_sims, exclude_anchors, n_entries, VOTE_TEMPERATURE)
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
@@ -181,7 +179,7 @@ class Searcher:
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
             rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
                              bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks),
-                             use_q[c] - use_nearest_anchor, knn[c], use_knn[c]])
+                             use_q[c] - use_nearest_anchor, use_knn[c]])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
     def _companion(self, query: str, vector: np.ndarray | None,
@@ -195,7 +193,7 @@ class Searcher:
         anchors = self.index.companion_anchors
         anchor_sims = anchors @ vector if len(anchors) else np.zeros(0, dtype=np.float32)
         vote = _vote(sims[self.is_question], self.index.text_entry[self.is_question], anchor_sims, exclude_anchors,
-                     len(self.index.entries), COMPANION_VOTE_TEMPERATURE)
+                     len(self.index.entries), VOTE_TEMPERATURE)
         return use_q, _nearest(anchor_sims, exclude_anchors), vote
 
     def score(self, features: np.ndarray) -> np.ndarray:

@@ -104,7 +104,7 @@ def test_bundled_model_prefixes_are_not_doubled(model):
 
 
 def test_neighbour_vote_counts_entries_and_never_anchors():
-    """`knn` / `use_knn`: each entry's softmax share of the nearest texts; an off-topic anchor takes a share for
+    """`use_knn`: each entry's softmax share of the nearest texts; an off-topic anchor takes a share for
     no entry, and an excluded anchor (a counter-example searched as a new question) takes none."""
     import numpy as np
 
@@ -120,13 +120,14 @@ def test_neighbour_vote_counts_entries_and_never_anchors():
 
 
 def test_neighbour_vote_on_the_real_index(bot):
-    """On the real index: an entry's own alternate is surrounded by that entry's texts, while a counter-example
-    written to look like the same entry is surrounded by off-topic questions (its own anchor row among them)."""
+    """On the real index and the companion: an entry's own alternate is surrounded by that entry's texts, while a
+    counter-example written to look like the same entry has off-topic questions among its neighbours (its own
+    anchor row among them)."""
     from bot.search import FEATURES
 
     searcher = bot.searcher
     qa5 = next(e for e in bot.index.entries if e.id == "qa-5")
-    knn = FEATURES.index("knn")
+    knn = FEATURES.index("use_knn")
 
     def vote_for(text: str) -> float:
         cand, feats, _ = searcher.signals(text)
