@@ -292,7 +292,8 @@ def test_batch_bom_nan_infinity_bad_bytes_and_huge_lines_get_one_json_line_each(
         b'{"q": "RDP", "id": 1e999}',
         b'{"q": "RDP", "id": ' + b"9" * 5000 + b"}",
         os.urandom(64).replace(b"\n", b"") + b"\xff",
-        b'{"q": "RDP", "deep": ' + b"[" * 900 + b"]" * 900 + b"}",
+        # a real question (a bare "RDP" is below the threshold): the deep line must be answered, not just parsed
+        b'{"q": "RDP\xe3\x81\xae\xe3\x83\x9d\xe3\x83\xbc\xe3\x83\x88", "deep": ' + b"[" * 900 + b"]" * 900 + b"}",
         b'{"q": "' + b"a" * 1_200_000 + b'"}',
         b'{"q": "after", "id": 9}',
     ]

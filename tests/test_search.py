@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.answer import TRANSLATION_LABEL
 from bot.embed import encode_documents, encode_queries
+from bot.search import FEATURES, _vote
 from bot.settings import MAX_QUESTION_CHARS
 
 
@@ -106,10 +108,6 @@ def test_bundled_model_prefixes_are_not_doubled(model):
 def test_neighbour_vote_counts_entries_and_never_anchors():
     """`use_knn`: each entry's softmax share of the nearest texts; an off-topic anchor takes a share for
     no entry, and an excluded anchor (a counter-example searched as a new question) takes none."""
-    import numpy as np
-
-    from bot.search import _vote
-
     sims = np.array([0.90, 0.90, 0.50], dtype=np.float32)
     owners = np.array([0, 1, 1])
     anchors = np.array([0.90], dtype=np.float32)
@@ -123,8 +121,6 @@ def test_neighbour_vote_on_the_real_index(bot):
     """On the real index and the companion: an entry's own alternate is surrounded by that entry's texts, while a
     counter-example written to look like the same entry has off-topic questions among its neighbours (its own
     anchor row among them)."""
-    from bot.search import FEATURES
-
     searcher = bot.searcher
     qa5 = next(e for e in bot.index.entries if e.id == "qa-5")
     knn = FEATURES.index("use_knn")
