@@ -108,7 +108,10 @@ class Highlighter:
             return self._vectors[key]
 
     def marks(self, question: str, entry: Entry, lang: str) -> dict[str, frozenset[int]]:
-        """{"ja": indices, "en": indices} for the official text and, for English replies, the translation."""
+        """{"ja": indices, "en": indices} for the official text and, for English replies, the translation.
+
+        When the translation has as many sentences as the official text (every answer but qa-8's today), both get
+        the same marks."""
         if not entry.has_answer or not question.strip():
             return {}
         shown = ["ja", "en"] if lang == "en" and entry.answer_en else ["ja"]
@@ -117,4 +120,10 @@ class Highlighter:
             return {}
         question_vector = np.atleast_2d(np.asarray(self.model.encode_query([question], normalize_embeddings=True),
                                                    dtype=np.float32))[0]
+        if len(vectors) == 2 and len(vectors["ja"]) == len(vectors["en"]):
+            # the translation follows the official text sentence by sentence: mark the same sentences in both,
+            # chosen on the two cosines together, or the English reader sees the two texts disagree on which
+            # part answers the question (each language alone picked different sentences of qa-5's answer)
+            both = best(question_vector, (vectors["ja"] + vectors["en"]) / 2)
+            return {"ja": both, "en": both}
         return {text_lang: best(question_vector, v) for text_lang, v in vectors.items()}

@@ -218,7 +218,12 @@ def test_highlighter_marks_the_sentence_that_answers_the_question(bot, settings,
     english = sentences(entry.answer_en)
     assert set(marks) == {"ja", "en"} and marks["en"] and len(marks["en"]) < len(english)
     assert any("scan" in english[i] for i in marks["en"]), [english[i] for i in marks["en"]]
+    assert marks["ja"] == marks["en"]  # sentence-aligned translation: the same sentences marked side by side
     assert highlighter.marks("", entry, "en") == {} and highlighter.marks("x", bot.entries["archive-2"], "ja") == {}
+    for entry in bot.entries.values():  # an English reply never shows the two texts marking different sentences
+        marks = highlighter.marks("How should we store admin passwords safely?", entry, "en")
+        if marks and len(sentences(entry.answer)) == len(sentences(entry.answer_en)):
+            assert marks["ja"] == marks["en"], entry.id
 
 
 def test_highlighter_without_cached_sentences_or_passage_model_marks_nothing(bot, tmp_path):
