@@ -8,6 +8,7 @@ that times the start itself), waits until its page answers (`wait_ready`) and st
 from __future__ import annotations
 
 import contextlib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -74,9 +75,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float, log) -> float:
 
 
 def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    import socket
-
+    """A free TCP port on the loopback interface (the load test, the timed HTTP bench and the tests' servers)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bot.childserver import free_port  # noqa: E402, F401 - the tests' servers take ports from it
 from bot.settings import Settings  # noqa: E402
 
 #: `pg_url`, `pg_database` and `store_target` (SQLite and PostgreSQL) for every test file.
@@ -57,12 +57,6 @@ def bot(settings, model, built_index):
     from bot.answer import FaqBot
 
     return FaqBot.open(settings, model=model)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def running_app(bot, settings: Settings) -> Iterator[str]:

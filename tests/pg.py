@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -19,13 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.childserver import free_port
+
 _NAMES = itertools.count(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_owner(args: list[str]) -> list[str]:
@@ -44,7 +39,7 @@ def pg_url() -> Iterator[str]:
     data = folder / "data"
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     log = folder / "server.log"
     run = {"check": True, "capture_output": True, "text": True, "timeout": 120}
     try:

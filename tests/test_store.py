@@ -306,10 +306,10 @@ def test_rows_the_database_did_not_take_before_close_are_written_at_the_next_sta
 
 
 def test_an_unreachable_postgresql_keeps_the_rows(tmp_path, monkeypatch):
-    from tests.pg import _free_port
+    from bot.childserver import free_port
 
     monkeypatch.setenv("FAQBOT_SPILL_DIR", str(tmp_path))
-    store = open_store(f"postgresql://nobody:secret-pw@127.0.0.1:{_free_port()}/none")
+    store = open_store(f"postgresql://nobody:secret-pw@127.0.0.1:{free_port()}/none")
     start = time.perf_counter()
     pending = store.record_outcome(outcome("k1"))
     assert time.perf_counter() - start < 1.0  # generous: the point is that it does not wait for the 5 s connect
