@@ -19,7 +19,6 @@ API), `bot.loadtest` (many clients at once), `bench_report` (targets and tables)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -39,6 +38,7 @@ from .companion import NAME as COMPANION
 from .companion import companion_version
 from .embed import encode_queries, load_model, model_version
 from .errors import BotError
+from .index import build_manifest
 from .loadtest import run_load
 from .queries import read_queries
 from .settings import DEFAULT_MODEL, Settings
@@ -181,9 +181,8 @@ def build_real(settings: Settings, real: Settings, model, short: bool) -> tuple[
     t0 = time.perf_counter()
     folder = build(real, progress=not short, model=model)
     build_s = time.perf_counter() - t0
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     return folder, {"build_s": build_s, "build_cache": "warm" if warm else "cold",
-                    "vector_cache": manifest["vector_cache"]}
+                    "vector_cache": build_manifest(folder)["vector_cache"]}
 
 
 def seed_cache(source: Path, target: Path, model: str) -> bool:

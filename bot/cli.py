@@ -108,10 +108,11 @@ def entries(ctx: click.Context, as_json: bool) -> None:
 def build(ctx: click.Context, quiet: bool) -> None:
     """Build the index (embeddings, BM25, calibration) into index/, atomically."""
     from .build import build as run_build
+    from .index import build_manifest
 
     started = time.perf_counter()
     folder = run_build(_settings(ctx), progress=not quiet)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = build_manifest(folder)
     click.echo(f"Built {folder} in {time.perf_counter() - started:.1f}s: {manifest['n_entries']} entries, "
                f"{manifest['n_texts']} texts, model {manifest['model']}, threshold "
                f"{manifest['calibration']['threshold']:.3f}", err=True)

@@ -204,6 +204,12 @@ def current_build(root: Path) -> Path:
     return link.resolve()
 
 
+def build_manifest(folder: Path) -> dict:
+    """The manifest of the build `write_build` just returned, read back for its counts (`read_manifest` is the
+    verified read of a published index)."""
+    return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+
+
 def read_manifest(root: Path) -> dict:
     """The published build's manifest, refused unless it matches its digest and its calibration is sane."""
     folder = current_build(root)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -129,6 +128,7 @@ def time_rebuild_one_alt(settings, model) -> dict:
     from .build import build
     from .curate import add_alternate
     from .entries import load_entries
+    from .index import build_manifest
 
     with tempfile.TemporaryDirectory(prefix="faqbot-rebuild-") as tmp:
         data = Path(tmp) / "data"
@@ -141,5 +141,5 @@ def time_rebuild_one_alt(settings, model) -> dict:
         t0 = time.perf_counter()
         folder = build(settings.with_(data_dir=data, index_dir=index_dir), model=model)
         seconds = time.perf_counter() - t0
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = build_manifest(folder)
     return {"rebuild_one_alt_s": round(seconds, 2), "rebuild_one_alt_encoded": manifest["vector_cache"]["encoded"]}

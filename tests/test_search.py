@@ -123,11 +123,11 @@ def test_neighbour_vote_on_the_real_index(bot):
     anchor row among them)."""
     searcher = bot.searcher
     qa5 = next(e for e in bot.index.entries if e.id == "qa-5")
-    knn = FEATURES.index("use_knn")
+    use_knn = FEATURES.index("use_knn")
 
     def vote_for(text: str) -> float:
         cand, feats, _ = searcher.signals(text)
-        return float(feats[list(cand).index(bot.index.entries.index(qa5)), knn])
+        return float(feats[list(cand).index(bot.index.entries.index(qa5)), use_knn])
 
     assert vote_for(qa5.alt_en[0]) > 0.5
     assert vote_for(qa5.not_en[0]) < vote_for(qa5.alt_en[0])
