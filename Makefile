@@ -35,4 +35,4 @@ lint: setup
 
 test: setup browser
 	$(BIN)/ruff check bot tests
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
