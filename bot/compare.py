@@ -80,10 +80,13 @@ def _describe(item: dict) -> str:
     return f"  {item['q'][:70]!r} [{item['lang']}] expect {want}: {side(item['before'])} -> {side(item['now'])}"
 
 
-def format_comparison(diff: dict, baseline: str) -> str:
-    """Counts per kind vs the baseline, then every fixed and broken query and the changed failing ones."""
+def format_comparison(diff: dict, baseline: str, listed: bool = True) -> str:
+    """Counts per kind vs the baseline, then (when `listed`) every fixed and broken query and the changed
+    failing ones."""
     counts = ", ".join(f"{len(diff[k])} {k.replace('_', ' ')}" for k in diff)
     lines = [f"Against {baseline}: {counts}"]
+    if not listed:
+        return "\n".join(lines)
     for kind in ("fixed", "broken"):
         if diff[kind]:
             lines.append(f"{kind.capitalize()} ({len(diff[kind])}):")

@@ -92,6 +92,26 @@ def test_eval_baseline_lists_fixed_broken_unchanged_and_prints_failures(settings
     assert "1 broken" in out and "Broken (1):" in out
 
 
+def test_eval_counts_the_test_parts_failures_without_listing_them(settings, built_index, data_copy, tmp_path):
+    """The test part is never tuned on: its table says how many failed, not which (--show-failures lists them)."""
+    test_part = data_copy / "eval" / "test.jsonl"
+    rows = [{"q": "RDPのポートを変更する意味は？", "lang": "ja", "expect": ["qa-4"]},
+            {"q": "What is the weather today?", "lang": "en", "expect": ["qa-4"]}]  # mislabelled: must fail
+    test_part.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    code, out = cli(settings, "eval", str(test_part), data=data_copy)
+    assert code == 0, out
+    assert "Failing queries: 1, not listed" in out and "weather" not in out
+    code, saved = cli(settings, "eval", str(test_part), "--json", data=data_copy)  # --json lists them on purpose
+    assert code == 0 and "What is the weather today?" in saved
+    old = tmp_path / "old.json"
+    old.write_text(saved, encoding="utf-8")
+    code, out = cli(settings, "eval", str(test_part), "--baseline", str(old), data=data_copy)
+    assert code == 0 and "1 still failing" in out and "weather" not in out
+    code, out = cli(settings, "eval", str(test_part), "--show-failures", data=data_copy)
+    assert code == 0 and "Failing queries (1):" in out and "'What is the weather today?': expect qa-4" in out
+    # another file is listed as before (the baseline test above)
+
+
 def test_eval_refuses_a_baseline_that_is_not_an_eval_json(settings, built_index, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"metrics": {}}', encoding="utf-8")
