@@ -1,4 +1,4 @@
-"""CLI for trainers: `faqbot review | alt add | oos add | explain` — registered on the main `faqbot` group.
+"""CLI for trainers: `faqbot review | alt add | oos add | explain | eval` — registered on the main `faqbot` group.
 
 The loop they make: `review` shows what went wrong, `review --accept N` (or `alt add` / `oos add`) fixes
 it in the data, `build` reuses cached vectors (seconds), `eval` checks the regressions and the test set.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -163,3 +164,52 @@ def explain(ctx: click.Context, question: str, as_json: bool, top: int) -> None:
 
     data = run_explain(_open_bot(_settings(ctx)), question, top=top)
     click.echo(json.dumps(data, ensure_ascii=False) if as_json else format_explanation(data))
+
+
+@main.command("eval")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics and per-query rows as one JSON object.")
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A saved earlier `eval --json` output: list the queries fixed, broken and unchanged since.")
+@click.option("--regressions/--no-regressions", default=True, show_default=True,
+              help="Also check data/eval/regressions.jsonl (questions fixed by trainers must stay fixed).")
+@click.option("--show-failures", is_flag=True,
+              help="List the failing queries of the test part too (by default only its counts are shown).")
+@click.pass_context
+@_friendly
+def eval_(ctx: click.Context, file: Path, as_json: bool, baseline: Path | None, regressions: bool,
+          show_failures: bool) -> None:
+    """Retrieval quality on a labelled query file ({"q", "lang", "expect": [ids]} per line).
+
+    The test part is never tuned on: its table counts failures without listing them (alternates written for them
+    would make it a tuning set; docs/evaluation.md, round 7). --show-failures and --json list them on purpose."""
+    from .compare import compare, format_comparison, format_failures, load_baseline
+    from .curate import REGRESSIONS_FILE, TEST_FILE
+    from .evaluate import evaluate_file, format_report
+
+    settings = _settings(ctx)
+    listed = show_failures or file.resolve() != (settings.data_dir / TEST_FILE).resolve()
+    old = load_baseline(baseline) if baseline else None  # a bad baseline fails before the slow part
+    bot = _open_bot(settings)
+    report = evaluate_file(bot, file)
+    extra = settings.data_dir / REGRESSIONS_FILE
+    fixed = evaluate_file(bot, extra) if regressions and extra.is_file() and extra.resolve() != file.resolve() \
+        else None
+    if as_json:
+        record = report.to_json()
+        if old is not None:
+            record["baseline"] = {"file": str(baseline), **compare(old, report)}
+        if fixed is not None:
+            record["regressions"] = {"file": str(extra), "n_queries": len(fixed.rows),
+                                     "failing": [r.to_json() for r in fixed.failures]}
+        click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    click.echo(format_report(report))
+    click.echo(format_failures(report.rows) if listed else
+               f"Failing queries: {len(report.failures)}, not listed: {file} is the test part, never tuned on "
+               "(--show-failures lists them; fix what tune.jsonl and the review queue show instead).")
+    if fixed is not None:
+        click.echo(f"\nRegressions ({extra}): {len(fixed.rows) - len(fixed.failures)} of {len(fixed.rows)} still "
+                   "fixed" + ("" if not fixed.failures else "\n" + format_failures(fixed.rows, "Broken again")))
+    if old is not None:
+        click.echo("\n" + format_comparison(compare(old, report), str(baseline), listed))
