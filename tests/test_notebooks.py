@@ -1,7 +1,8 @@
 """Trainer notebooks: committed without outputs, and run top to bottom on the session's index, saving real figures.
 
 evaluate_retrieval.ipynb reads a real store filled here; try_changes.ipynb compares a data copy holding one new
-alternate (the "working tree") against the data of the last commit.
+alternate (the "working tree") against the data of the last commit, on the tuning queries (never on the test part:
+a trainer fixes what tune.jsonl shows).
 
 Executed copies and figures land in tests/artifacts/ (git-ignored) so a CI run can be looked at.
 """
@@ -78,16 +79,16 @@ def _fill_feedback(path: Path) -> None:
     store.close()
 
 
-def _declined_test_query(bot):
-    """An in-scope Japanese test query the bot ranks right but declines (a trainer's typical fix)."""
+def _declined_tune_query(bot):
+    """An in-scope Japanese tuning query the bot ranks right but declines (a trainer's typical fix)."""
     from bot.queries import read_queries
 
-    for q in read_queries(ROOT / "data" / "eval" / "test.jsonl"):
+    for q in read_queries(ROOT / "data" / "eval" / "tune.jsonl"):
         if q.expect and q.lang == "ja":
             answer = bot.ask(q.q)
             if answer.status == "no_match" and answer.hits and answer.hits[0].entry.id in q.expect:
                 return q
-    raise AssertionError("no declined test query left: pick another change for try_changes.ipynb")
+    raise AssertionError("no declined tuning query left: pick another change for try_changes.ipynb")
 
 
 @pytest.mark.slow
@@ -102,7 +103,7 @@ def test_notebook_runs_and_saves_figures(name, settings, built_index, bot, data_
         from bot.curate import add_alternate
 
         add_alternate(data_copy, *NEW_ALTERNATE)
-        declined = _declined_test_query(bot)  # and a close phrasing of a test query the bot declines today
+        declined = _declined_tune_query(bot)  # and a close phrasing of a tuning query the bot declines today
         add_alternate(data_copy, declined.expect[0], "ja", declined.q.rstrip("?？") + "について知りたい")
     # the kernel inherits these: the session's index, and a copy of the data it was built from
     monkeypatch.setenv("FAQBOT_INDEX", str(settings.index_dir))
@@ -132,6 +133,7 @@ def test_notebook_runs_and_saves_figures(name, settings, built_index, bot, data_
     assert _digest(data_copy) == data_before, "the notebook must not change the data it reads"
     text = _text(nb)
     if name == "evaluate_retrieval.ipynb":
+        assert _declined_tune_query(bot).q in text  # the failures listed are the tuning part's, not the test part's
         assert "Recall@1" in text and "false_answer_rate" in text and "without cos_q" in text
         assert "figure font: Noto Sans CJK JP" in text  # Japanese labels render
         assert "precision" in text and "recall" in text and "F1" in text  # per-entry table
