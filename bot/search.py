@@ -5,13 +5,13 @@ question, translation, alternates) and to its answer texts, the margin of that c
 other entry and over the nearest known off-topic question (data/out_of_scope.yaml), BM25 over
 fugashi tokens and its margin, how much of the question's vocabulary the entry (and the sheet) covers, and
 whether the question asks for a kind of information the entry's answer does not give (`asks`: a price,
-a number, a product, ... — the near-domain questions that share a rare term with an entry), and the
-companion encoder's margin of the entry's question-like texts over the nearest off-topic question (`use_gap`:
-a second model, wrong in other places than e5; bot/companion.py), and the entry's share of the companion's
-nearest neighbours of the question among all question-like texts and off-topic questions (`use_knn`: a vote of
-the neighbourhood, where the margins look at one nearest text each; one unusual alternate or counter-example
-sways a margin, not a vote. The same vote over e5's neighbours added nothing in the ablation: docs/evaluation.md,
-round 6).
+a number, a product, ... — the near-domain questions that share a rare term with an entry), and the entry's
+share of the companion encoder's nearest neighbours of the question among all question-like texts and off-topic
+questions (`use_knn`: a second model, wrong in other places than e5, bot/companion.py; and a vote of the
+neighbourhood, where the margins look at one nearest text each: one unusual alternate or counter-example sways a
+margin, not a vote. The same vote over e5's neighbours added nothing, and the companion's own margin over the
+nearest off-topic question, `use_gap`, tied with leaving it out three rounds running, so it went in round 8:
+docs/evaluation.md).
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other",
-            "use_gap", "use_knn")
+            "use_knn")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
@@ -160,7 +160,7 @@ class Searcher:
         anchors = self.index.anchors
         anchor_sims = anchors @ vector.reshape(-1) if len(anchors) else np.zeros(0, dtype=np.float32)
         nearest_anchor = _nearest(anchor_sims, exclude_anchors)
-        use_q, use_nearest_anchor, use_knn = self._companion(query, companion_vector, exclude_anchors)
+        use_knn = self._companion_vote(query, companion_vector, exclude_anchors)
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
@@ -179,22 +179,18 @@ class Searcher:
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
             rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
                              bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks),
-                             use_q[c] - use_nearest_anchor, use_knn[c]])
+                             use_knn[c]])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
-    def _companion(self, query: str, vector: np.ndarray | None,
-                   exclude_anchors: tuple[int, ...]) -> tuple[np.ndarray, float, np.ndarray]:
-        """The companion's best cosine per entry over its question-like texts, to the nearest anchor, and its vote."""
+    def _companion_vote(self, query: str, vector: np.ndarray | None, exclude_anchors: tuple[int, ...]) -> np.ndarray:
+        """Each entry's share of the question's nearest texts under the companion encoder (`_vote`)."""
         if vector is None:
             vector = self.companion.encode([query])[0]
         sims = self.index.companion_texts @ vector
-        use_q = np.full(len(self.index.entries), float(sims.min()) if len(sims) else 0.0, dtype=np.float32)
-        np.maximum.at(use_q, self.index.text_entry[self.is_question], sims[self.is_question])
         anchors = self.index.companion_anchors
         anchor_sims = anchors @ vector if len(anchors) else np.zeros(0, dtype=np.float32)
-        vote = _vote(sims[self.is_question], self.index.text_entry[self.is_question], anchor_sims, exclude_anchors,
+        return _vote(sims[self.is_question], self.index.text_entry[self.is_question], anchor_sims, exclude_anchors,
                      len(self.index.entries), VOTE_TEMPERATURE)
-        return use_q, _nearest(anchor_sims, exclude_anchors), vote
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probability per candidate from the fitted logistic combiner."""
