@@ -241,6 +241,6 @@ def test_each_signal_family_pays(ablated):
     gives) and the companion encoder's neighbourhood vote (use_knn) each add right answers."""
     score = {name: r.metrics["all"]["correct_answer_rate"] for name, r in ablated.items()}
     assert score["all signals"] > score["dense only"], score
-    # measured (round 8's engine): see docs/evaluation.md, "Does each signal help?"
+    # measured (round 8): 0.943 vs without asks_other 0.928, without use_knn 0.902, dense only 0.614
     assert score["all signals"] > score["without asks_other"], score
     assert score["all signals"] > score["without use_knn"], score
