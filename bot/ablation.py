@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .calibrate import fit
-from .embed import model_version
 from .entries import TUNE_FILE
 from .evaluate import Report, as_asked, encode, search_rows
 from .heldout import HeldOut, alternate_vectors, held_out_alternates
@@ -91,8 +90,8 @@ def ablation(bot: FaqBot, queries: Sequence[LabelledQuery], vectors: np.ndarray 
     cache = SignalCache(bot) if cache is None else cache
     asked = [replace(q, q=as_asked(q.q)) for q in tune]  # fitted on questions as they are searched
     if held_out is None:
-        alternates = alternate_vectors(bot.index, bot.model, VectorCache.under(
-            bot.settings.index_dir, bot.settings.model, model_version(bot.settings.model)))
+        alternates = alternate_vectors(bot.index, bot.model,
+                                       VectorCache.of_model(bot.settings.index_dir, bot.settings.model))
         held_out = held_out_alternates(bot.index, bot.model, alternates)
     reports = {}
     for name, features in subsets.items():

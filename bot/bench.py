@@ -36,7 +36,7 @@ from .bench_scale import GROWTH, faiss_tradeoff, scale_row, search_growth, synth
 from .build import build
 from .companion import NAME as COMPANION
 from .companion import companion_version
-from .embed import encode_queries, load_model, model_version
+from .embed import encode_queries, load_model
 from .errors import BotError
 from .index import build_manifest
 from .loadtest import run_load
@@ -192,13 +192,13 @@ def seed_cache(source: Path, target: Path, model: str) -> bool:
     rewrites its cache, and `source`'s must stay as it was. True if `source` had vectors of `model`; without
     them nothing is copied (the companion's alone would leave the main encoder cold anyway).
     """
-    mine = VectorCache.under(source, model, model_version(model))
+    mine = VectorCache.of_model(source, model)
     files = [mine.path(kind) for kind in KINDS if mine.path(kind).is_file()]
     if not files:
         return False
     companion = VectorCache.under(source, COMPANION, companion_version())
     files += [companion.path(kind) for kind in KINDS if companion.path(kind).is_file()]
-    folder = VectorCache.under(target, model, model_version(model)).folder
+    folder = VectorCache.of_model(target, model).folder
     folder.mkdir(parents=True, exist_ok=True)
     for file in files:
         shutil.copyfile(file, folder / file.name)

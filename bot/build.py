@@ -58,7 +58,7 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     queries = read_queries(settings.data_dir / TUNE_FILE, {e.id for e in entries})
     model = model or load_model(settings.model)
     # vectors of texts an earlier build already embedded are reused (bot/vectorcache.py)
-    cache = VectorCache.under(settings.index_dir, settings.model, model_version(settings.model))
+    cache = VectorCache.of_model(settings.index_dir, settings.model)
     companion_cache = VectorCache.under(settings.index_dir, COMPANION, companion_version())
     index = index_entries(entries, model, settings.index_dir, progress, anchors, cache, companion_cache)
     # the tuning queries are searched exactly as users' questions will be

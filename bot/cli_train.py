@@ -205,9 +205,9 @@ def eval_(ctx: click.Context, file: Path, as_json: bool, baseline: Path | None, 
         click.echo(json.dumps(record, ensure_ascii=False))
         return
     click.echo(format_report(report))
-    click.echo(format_failures(report.rows) if listed else
-               f"Failing queries: {len(report.failures)}, not listed: {file} is the test part, never tuned on "
-               "(--show-failures lists them; fix what tune.jsonl and the review queue show instead).")
+    click.echo(format_failures(report.rows, unlisted="" if listed else
+                               f"{file} is the test part, never tuned on (--show-failures lists them; fix what "
+                               "tune.jsonl and the review queue show instead)."))
     if fixed is not None:
         click.echo(f"\nRegressions ({extra}): {len(fixed.rows) - len(fixed.failures)} of {len(fixed.rows)} still "
                    "fixed" + ("" if not fixed.failures else "\n" + format_failures(fixed.rows, "Broken again")))

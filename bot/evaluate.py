@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .embed import encode_queries, model_version
+from .embed import encode_queries
 from .queries import IN_SCOPE_KINDS, LabelledQuery, read_queries
 from .search import Searcher
 from .settings import MAX_QUESTION_CHARS
@@ -242,8 +242,7 @@ def encode(bot: FaqBot, queries: Sequence[LabelledQuery]) -> np.ndarray:
     encoding. The cache is only read here, never written: evaluating changes nothing under the index folder."""
     if not queries:
         return np.zeros((0, 1), dtype=np.float32)
-    settings = bot.settings
-    cache = VectorCache.under(settings.index_dir, settings.model, model_version(settings.model))
+    cache = VectorCache.of_model(bot.settings.index_dir, bot.settings.model)
     return cache.encode("query", [as_asked(q.q) for q in queries], lambda todo: encode_queries(bot.model, todo))
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .embed import model_version
+
 __all__ = ["CACHE_DIR", "KINDS", "VectorCache", "cached_encode", "time_rebuild_one_alt"]
 
 #: Folder of the cache inside the index folder (next to `builds/`, untouched by build pruning).
@@ -53,6 +55,11 @@ class VectorCache:
     @classmethod
     def under(cls, index_dir: Path, model: str, model_version: str) -> VectorCache:
         return cls(Path(index_dir) / CACHE_DIR, model, model_version)
+
+    @classmethod
+    def of_model(cls, index_dir: Path, model: str) -> VectorCache:
+        """The cache of embedding model `model` (a name or folder, as in `Settings.model`) under `index_dir`."""
+        return cls.under(index_dir, model, model_version(model))
 
     def path(self, kind: str) -> Path:
         return self.folder / f"{self._slug}-{kind}.npz"

@@ -23,7 +23,6 @@ import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from .answer import FaqBot  # noqa: E402
-from .embed import model_version  # noqa: E402
 from .entries import Entry  # noqa: E402
 from .errors import BotError, IndexError_  # noqa: E402
 from .guard import Guard, Limits  # noqa: E402
@@ -78,7 +77,7 @@ def theme() -> gr.themes.Base:
 def create_app(settings: Settings, bot: FaqBot | None = None, store: Store | None = None) -> gr.Blocks:
     """The page and its API over one shared bot (opened, and the index built if needed, when not given)."""
     service = ChatService(bot or open_bot(settings), store or open_store(settings.feedback_db))
-    cache = VectorCache.under(settings.index_dir, settings.model, model_version(settings.model))
+    cache = VectorCache.of_model(settings.index_dir, settings.model)
     contact = os.environ.get(CONTACT_ENV, "").strip()
     page = ChatPage(service, list(service.bot.index.entries), Highlighter(service.bot.model, cache), contact)
     manifest = service.bot.index.manifest
