@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bot.childserver import free_port  # noqa: E402, F401 - the tests' servers take ports from it
-from bot.settings import Settings  # noqa: E402
+from bot.settings import DEFAULT_MODEL, Settings  # noqa: E402
 
 #: `pg_url`, `pg_database` and `store_target` (SQLite and PostgreSQL) for every test file.
 pytest_plugins = ["tests.pg"]
@@ -70,6 +70,28 @@ def running_app(bot, settings: Settings) -> Iterator[str]:
         url = launch(demo, settings, port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
     demo.close(verbose=False)
+
+
+@pytest.fixture
+def cli(model, monkeypatch):
+    """`faqbot ARGS...` run in this process by click's CliRunner; returns click's `Result` (exit_code, stdout,
+    stderr). The real commands on the real index, with the session's model where a command would load the same
+    one again: a fresh interpreter spends about 8 s importing and loading the model and the companion encoder."""
+    from click.testing import CliRunner
+
+    import bot.answer
+    import bot.bench
+    from bot.cli import main
+
+    for module in (bot.answer, bot.bench):
+        real = module.load_model
+        monkeypatch.setattr(module, "load_model", lambda name=DEFAULT_MODEL, real=real: model
+                            if name == DEFAULT_MODEL else real(name))
+
+    def run(*args: str, input: bytes | str | None = None):
+        return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return run
 
 
 @pytest.fixture

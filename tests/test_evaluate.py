@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -174,12 +171,10 @@ def test_evaluation_sees_what_ask_answers(bot, query):
 
 
 @pytest.mark.slow
-def test_cli_eval_meets_targets_on_test_queries(settings, built_index):
-    faqbot = Path(sys.executable).with_name("faqbot")
-    run = subprocess.run([str(faqbot), "--index", str(settings.index_dir), "eval", str(TEST_FILE), "--json"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert run.returncode == 0, run.stderr
+def test_cli_eval_meets_targets_on_test_queries(settings, built_index, cli):
+    # in process with the session's model (tests/conftest.py `cli`); test_cli.py runs the CLI as a real process
+    run = cli("--data", settings.data_dir, "--index", settings.index_dir, "eval", TEST_FILE, "--json")
+    assert run.exit_code == 0, run.stderr
     report = json.loads(run.stdout)
     assert list(report["metrics"]) == ["all", "ja", "en"]
     for lang in ("ja", "en"):

@@ -51,6 +51,8 @@ def _text(nb) -> str:
 
 #: Answered questions recorded besides the two above: more than the 50 the notebook once limited itself to.
 ANSWERED_ROWS = 60
+#: The ablation rows evaluate_retrieval.ipynb refits here (FAQBOT_ABLATION; a trainer's run refits every row).
+ABLATION_ROWS = ("all signals", "dense only", "without cos_q")
 #: The alternate try_changes.ipynb finds in the working tree and not in the last commit.
 NEW_ALTERNATE = ("qa-10", "ja", "踏み台サーバーに同時に二社つなげますか")
 
@@ -110,6 +112,11 @@ def test_notebook_runs_and_saves_figures(name, settings, built_index, bot, data_
     monkeypatch.setenv("FAQBOT_DATA", str(data_copy))
     monkeypatch.setenv("FAQBOT_FEEDBACK_DB", str(feedback_db))
     monkeypatch.setenv("FAQBOT_FIGURES", str(FIGURES))
+    # three rows of the ablation, not all of them (each is a refit; tests/test_evaluate.py checks the families pay)
+    monkeypatch.setenv("FAQBOT_ABLATION", ";".join(ABLATION_ROWS))
+    # try_changes.ipynb's "before" is the last commit's data: the session index when data/ is as committed (a clean
+    # clone, as in CI), else the notebook builds it
+    monkeypatch.setenv("FAQBOT_BASELINE_INDEX", str(settings.index_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("FAQBOT_MODEL", raising=False)
     monkeypatch.delenv("FAQBOT_TRY_MODEL", raising=False)
@@ -134,12 +141,15 @@ def test_notebook_runs_and_saves_figures(name, settings, built_index, bot, data_
     text = _text(nb)
     if name == "evaluate_retrieval.ipynb":
         assert _declined_tune_query(bot).q in text  # the failures listed are the tuning part's, not the test part's
-        assert "Recall@1" in text and "false_answer_rate" in text and "without cos_q" in text
+        assert "Recall@1" in text and "false_answer_rate" in text
+        assert all(row in text for row in ABLATION_ROWS) and "without bm25" not in text  # the rows asked for
         assert "figure font: Noto Sans CJK JP" in text  # Japanese labels render
         assert "precision" in text and "recall" in text and "F1" in text  # per-entry table
         assert f"{ANSWERED_ROWS + 2} outcomes and 1 votes in the store" in text  # all rows, not the last 50
         assert UNANSWERED in text and DISLIKED in text  # in the review queue
     else:
+        assert f"before: the index in {settings.index_dir} (built from the same data)" in text or (
+            "FAQBOT_BASELINE_INDEX not used, building before: " in text and "(a file in data/ changed)" in text)
         assert f"+      - \"{NEW_ALTERNATE[2]}\"" in text  # the working tree's change against the last commit
         assert f"matches the added alt_ja of {declined.expect[0]}" in text and declined.q in text  # changed, and why
         assert f"{NEW_ALTERNATE[0]} 1.00 answered" in text or f"{NEW_ALTERNATE[0]} 0.99 answered" in text
