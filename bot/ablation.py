@@ -26,14 +26,16 @@ from .vectorcache import VectorCache
 if TYPE_CHECKING:
     from .answer import FaqBot
 
-__all__ = ["ABLATIONS", "ASKS", "COMPANION", "DENSE", "LEXICAL", "NO_HELD_OUT", "SignalCache", "ablation"]
+__all__ = ["ABLATIONS", "ASKS", "COMPANION", "DENSE", "INTENT", "LEXICAL", "NO_HELD_OUT", "SignalCache", "ablation"]
 
 #: The families of signals (see `search.FEATURES`): from the main model's embeddings, from the tokens, what the
-#: question asks for against what the entry gives (bot/asks.py), and from the companion encoder (bot/companion.py).
+#: question asks for against what the entry gives (bot/asks.py), from the companion encoder (bot/companion.py), and
+#: the intent classifier over both encoders' vectors (bot/intent.py).
 DENSE = ("cos_q", "cos_a", "cos_gap", "oos_gap")
 LEXICAL = ("bm25", "bm25_gap", "coverage", "known")
 ASKS = ("asks_other",)
 COMPANION = ("use_knn",)
+INTENT = ("intent",)
 #: Feature subsets `ablation` refits: all, each family alone, and all but one signal (the companion encoder gives
 #: one signal since round 8, so "without use_knn" is "without the companion").
 ABLATIONS: dict[str, tuple[str, ...]] = {
@@ -56,13 +58,14 @@ class SignalCache(Searcher):
 
     def __init__(self, bot: FaqBot) -> None:
         super().__init__(bot.index, bot.model, calibration={})
-        self._memo: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        self._memo: dict[tuple[str, tuple[int, ...], int], tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
     def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchors: tuple[int, ...] = (),
-                companion_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        key = (query, exclude_anchors)
+                companion_vector: np.ndarray | None = None,
+                intent_model: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        key = (query, exclude_anchors, intent_model)
         if key not in self._memo:
-            self._memo[key] = super().signals(query, vector, exclude_anchors, companion_vector)
+            self._memo[key] = super().signals(query, vector, exclude_anchors, companion_vector, intent_model)
         return self._memo[key]
 
     def with_calibration(self, calibration: dict) -> SignalCache:

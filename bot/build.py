@@ -1,22 +1,24 @@
-"""Build: entries -> embeddings + BM25 -> calibration -> a published index build."""
+"""Build: entries -> embeddings + BM25 -> intent classifier -> calibration -> a published index build."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from sentence_transformers import SentenceTransformer
 from tqdm import tqdm
 
-from .calibrate import fit
+from .calibrate import counter_examples, fit
 from .companion import NAME as COMPANION
 from .companion import companion_version, shared_companion
 from .embed import encode_documents, encode_queries, load_model, model_version
 from .entries import TUNE_FILE, Entry, data_fingerprint, load_entries, load_out_of_scope
-from .heldout import alternate_vectors, held_out_alternates
+from .heldout import alternate_rows, alternate_vectors, held_out_alternates
 from .highlight import answer_sentences
 from .index import Index, lexical_document, lexical_index, make_vector_index, text_rows, write_build
+from .intent import Intent, fit_intent
 from .queries import read_queries
 from .search import Searcher
 from .settings import Settings
@@ -47,6 +49,17 @@ def index_entries(entries: list[Entry], model: SentenceTransformer, root: Path, 
                  companion_anchors=cached_encode(companion_cache, "query", anchors, companion.encode))
 
 
+def intent_of(index: Index, alternates: np.ndarray) -> Intent:
+    """The intent classifier of `index` (bot/intent.py), from the alternates' query vectors (`alternate_vectors`)
+    and the off-topic questions and counter-examples, which the index holds as anchors."""
+    rows = alternate_rows(index)
+    owners = np.full(len(index.anchors), -1, dtype=np.int64)
+    for example in counter_examples(index):
+        owners[example.row] = example.entry
+    return fit_intent(alternates, index.companion_texts[rows], index.text_entry[rows], index.anchors,
+                      index.companion_anchors, owners)
+
+
 def build(settings: Settings, progress: bool = False, model: SentenceTransformer | None = None) -> Path:
     """Validate data, index it, fit the calibration on the tuning queries, publish; returns the build folder."""
     started = time.perf_counter()
@@ -70,6 +83,7 @@ def build(settings: Settings, progress: bool = False, model: SentenceTransformer
     alternates = alternate_vectors(index, model, cache)
     cache.save()
     companion_cache.save()
+    index = replace(index, intent=intent_of(index, alternates))
     calibration = fit(Searcher(index, model, calibration={}), queries, q_vectors,
                       held_out=held_out_alternates(index, model, alternates))
     manifest = {"model": settings.model, "model_version": model_version(settings.model),

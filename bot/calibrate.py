@@ -34,6 +34,7 @@ from sklearn.model_selection import GroupKFold
 
 from .heldout import HeldOut
 from .index import Index
+from .intent import counter_example_model
 from .queries import LabelledQuery
 from .search import FEATURES, MAX_CHOICES, Searcher, decide
 from .text import LANGS, normalize
@@ -99,6 +100,7 @@ class CounterExample(NamedTuple):
     lang: str
     row: int  # its anchor row
     left_out: tuple[int, ...]  # anchor rows left out when it is searched: itself and its likely translation
+    entry: int  # position of the entry it looks like (its intent classifier never saw that entry's look-alikes)
 
 
 def counter_examples(index: Index) -> list[CounterExample]:
@@ -118,7 +120,7 @@ def counter_examples(index: Index) -> list[CounterExample]:
     for i, (_, lang, position) in enumerate(rows):
         group.setdefault((position, lang), []).append(start + i)
     other = {"ja": "en", "en": "ja"}
-    return [CounterExample(text, lang, start + i, (start + i, *group.get((position, other[lang]), [])))
+    return [CounterExample(text, lang, start + i, (start + i, *group.get((position, other[lang]), [])), position)
             for i, (text, lang, position) in enumerate(rows)]
 
 
@@ -130,7 +132,8 @@ def _counter_pairs(searcher: Searcher, examples: list[CounterExample], used: lis
     for i, example in enumerate(examples):
         _, feats, _ = searcher.signals(example.text, searcher.index.anchors[example.row],
                                        exclude_anchors=example.left_out,
-                                       companion_vector=searcher.index.companion_anchors[example.row])
+                                       companion_vector=searcher.index.companion_anchors[example.row],
+                                       intent_model=counter_example_model(example.entry))
         xs.append(feats[:, used])
         groups += [first_group + i] * len(feats)
     if not xs:

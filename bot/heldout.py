@@ -24,6 +24,7 @@ import numpy as np
 
 from .embed import encode_queries
 from .index import Index, lexical_index, make_vector_index, text_rows
+from .intent import ALTERNATE_FIELDS, FOLDS, alternate_folds, alternate_model
 from .search import FEATURES, Searcher
 from .text import normalize, tokens
 from .vectorcache import VectorCache, cached_encode
@@ -33,12 +34,8 @@ if TYPE_CHECKING:
 
     from .companion import Companion
 
-__all__ = ["FOLDS", "HeldOut", "alternate_vectors", "held_out_alternates", "without"]
+__all__ = ["FOLDS", "HeldOut", "alternate_rows", "alternate_vectors", "held_out_alternates", "without"]
 
-FOLDS = 5
-#: The folds are a fixed shuffle, so a rebuild of the same data fits the same calibration.
-SEED = 0
-ALTERNATE_FIELDS = ("alt_ja", "alt_en")
 
 
 class HeldOut(NamedTuple):
@@ -59,7 +56,7 @@ def _texts(index: Index) -> list[str]:
     return [t for _, _, t in text_rows(index.entries)]
 
 
-def _alternate_rows(index: Index) -> np.ndarray:
+def alternate_rows(index: Index) -> np.ndarray:
     return np.asarray([r for r, f in enumerate(index.text_field) if f in ALTERNATE_FIELDS], dtype=np.int64)
 
 
@@ -67,7 +64,7 @@ def alternate_vectors(index: Index, model: SentenceTransformer, cache: VectorCac
     """The main model's query vectors of the alternates as they are searched (normalised), in the order
     `held_out_alternates` wants them; with a cache (the build's), only alternates it has not seen are encoded."""
     texts = _texts(index)
-    return cached_encode(cache, "query", [normalize(texts[r]) for r in _alternate_rows(index)],
+    return cached_encode(cache, "query", [normalize(texts[r]) for r in alternate_rows(index)],
                          lambda todo: encode_queries(model, todo))
 
 
@@ -87,13 +84,13 @@ def held_out_alternates(index: Index, model: SentenceTransformer, vectors: np.nd
     """Each alternate searched in the index without its fold (module docstring).
 
     `vectors` come from `alternate_vectors`; the companion's from the index, which holds every text's."""
-    rows = _alternate_rows(index)
+    rows = alternate_rows(index)
     if len(rows) < FOLDS:
         return HeldOut.empty()
     texts = _texts(index)
     text_tokens = [tokens(t) for t in texts]
     every_vector = index.vectors.reconstruct_n(0, index.vectors.ntotal)
-    fold = np.random.default_rng(SEED).permutation(len(rows)) % FOLDS
+    fold = alternate_folds(len(rows))  # the intent classifier's folds too: model 1 + k never saw fold k
     xs, ys, groups = [], [], []
     for k in range(FOLDS):
         members = np.flatnonzero(fold == k)
@@ -102,7 +99,8 @@ def held_out_alternates(index: Index, model: SentenceTransformer, vectors: np.nd
         for i in members:
             row = rows[i]
             cand, feats, _ = searcher.signals(normalize(texts[row]), vectors[i],
-                                              companion_vector=index.companion_texts[row])
+                                              companion_vector=index.companion_texts[row],
+                                              intent_model=alternate_model(k))
             xs.append(feats)
             ys += [int(c == index.text_entry[row]) for c in cand]
             groups += [int(i)] * len(cand)

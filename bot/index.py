@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -27,9 +27,10 @@ import numpy as np
 from .companion import companion_version
 from .entries import Entry
 from .errors import IndexError_
+from .intent import Intent, load_intent, save_intent
 
-#: 2: companion vectors (bot/companion.py) beside the main model's.
-FORMAT_VERSION = 2
+#: 2: companion vectors (bot/companion.py) beside the main model's; 3: the intent classifier (bot/intent.py).
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 #: sha256 of manifest.json, written when a build is published and checked at load: the manifest holds the
 #: other files' checksums and the calibration, so an edited manifest must not be trusted either.
@@ -105,6 +106,7 @@ class Index:
     anchors: np.ndarray  # vectors of the out-of-scope anchor questions, (n, dim), n may be 0
     companion_texts: np.ndarray  # the companion's vectors of the same texts as `vectors`, row for row
     companion_anchors: np.ndarray  # the companion's vectors of the anchors, row for row
+    intent: Intent = field(default_factory=Intent.empty)  # fitted by `build` once the alternates are encoded
 
     @property
     def calibration(self) -> dict:
@@ -163,6 +165,7 @@ def write_build(root: Path, index: Index, manifest: dict) -> Path:
     np.save(tmp / ANCHORS, index.anchors, allow_pickle=False)
     np.save(tmp / COMPANION_TEXTS, index.companion_texts, allow_pickle=False)
     np.save(tmp / COMPANION_ANCHORS, index.companion_anchors, allow_pickle=False)
+    save_intent(tmp, index.intent)
     manifest = {**manifest, "format_version": FORMAT_VERSION, "dimension": int(index.vectors.d),
                 "n_entries": len(index.entries), "n_texts": len(texts),
                 "faiss_type": type(index.vectors).__name__,
@@ -287,6 +290,7 @@ def load_build(root: Path, manifest: dict) -> Index:
         anchors = np.load(folder / ANCHORS, allow_pickle=False)
         companion_texts = np.load(folder / COMPANION_TEXTS, allow_pickle=False)
         companion_anchors = np.load(folder / COMPANION_ANCHORS, allow_pickle=False)
+        intent = load_intent(folder, len(entries), vectors.d + companion_texts.shape[1])
     except Exception as err:  # noqa: BLE001 - faiss/json/numpy each fail their own way on bad files
         raise IndexError_(f"{folder} could not be read ({type(err).__name__}: {err}); run `faqbot build`") from err
     if vectors.ntotal != len(texts) or vectors.d != manifest.get("dimension"):
@@ -296,4 +300,4 @@ def load_build(root: Path, manifest: dict) -> Index:
     return Index(path=folder, manifest=manifest, entries=entries, vectors=vectors,
                  text_entry=np.array([t["entry"] for t in texts], dtype=np.int64),
                  text_field=[t["field"] for t in texts], bm25=bm25, anchors=anchors,
-                 companion_texts=companion_texts, companion_anchors=companion_anchors)
+                 companion_texts=companion_texts, companion_anchors=companion_anchors, intent=intent)

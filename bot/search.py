@@ -11,7 +11,8 @@ questions (`use_knn`: a second model, wrong in other places than e5, bot/compani
 neighbourhood, where the margins look at one nearest text each: one unusual alternate or counter-example sways a
 margin, not a vote. The same vote over e5's neighbours added nothing, and the companion's own margin over the
 nearest off-topic question, `use_gap`, tied with leaving it out three rounds running, so it went in round 8:
-docs/evaluation.md).
+docs/evaluation.md), and the probability a classifier of both encoders' vectors gives the entry (`intent`,
+bot/intent.py, round 9: it reads the whole vector where the margins and the vote read one nearest text).
 e5's cosines sit in a narrow band (about 0.79-0.94) where in-scope and out-of-scope overlap, so no
 raw cosine threshold works; a logistic combiner fitted on the labelled tuning queries (`calibrate`)
 turns the signals into one calibrated score: the probability that the entry answers the question.
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 FEATURES = ("cos_q", "cos_a", "cos_gap", "oos_gap", "bm25", "bm25_gap", "coverage", "known", "asks_other",
-            "use_knn")
+            "use_knn", "intent")
 QUESTION_FIELDS = frozenset({"question", "question_en", "alt_ja", "alt_en"})
 #: Candidates taken from each of the dense and the lexical ranking before combining.
 CANDIDATES = 20
@@ -130,15 +131,19 @@ class Searcher:
     # -- signals --------------------------------------------------------------------------
 
     def signals(self, query: str, vector: np.ndarray | None = None, exclude_anchors: tuple[int, ...] = (),
-                companion_vector: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                companion_vector: np.ndarray | None = None,
+                intent_model: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Candidate entry positions, their feature matrix (columns = FEATURES) and best-matching field.
 
         `vector` / `companion_vector` are the question's vectors when the caller has them already.
-        `exclude_anchors` leaves those off-topic anchors out: calibration searches each counter-example as if
-        it were a new question nobody had written down (`calibrate.counter_examples`)."""
+        `exclude_anchors` leaves those off-topic anchors out, and `intent_model` picks a cross-fitted intent
+        classifier that never saw the question: calibration searches each counter-example and alternate as if it
+        were a new question nobody had written down (`calibrate.counter_examples`, bot/heldout.py)."""
         n_entries = len(self.index.entries)
         if vector is None:
             vector = encode_queries(self.model, [query])
+        if companion_vector is None:
+            companion_vector = self.companion.encode([query])[0]
         sims, rows = self.index.vectors.search(vector.reshape(1, -1), self.depth)
         sims, rows = sims[0], rows[0]
         keep = rows >= 0
@@ -160,7 +165,8 @@ class Searcher:
         anchors = self.index.anchors
         anchor_sims = anchors @ vector.reshape(-1) if len(anchors) else np.zeros(0, dtype=np.float32)
         nearest_anchor = _nearest(anchor_sims, exclude_anchors)
-        use_knn = self._companion_vote(query, companion_vector, exclude_anchors)
+        use_knn = self._companion_vote(companion_vector, exclude_anchors)
+        intent = self.index.intent.probabilities(vector, companion_vector, n_entries, intent_model)
 
         q_tokens = tokens(query)
         bm25 = np.log1p(np.asarray(self.index.bm25.get_scores(q_tokens), dtype=np.float32)) if q_tokens \
@@ -179,13 +185,11 @@ class Searcher:
             coverage = len(q_set & self.entry_tokens[c]) / len(q_set) if q_set else 0.0
             rows_out.append([cos_q[c], cos_a[c], best[c] - other_best, best[c] - nearest_anchor, bm25[c],
                              bm25[c] - other_bm25, coverage, known, asks_other(kinds, self.index.entries[c].asks),
-                             use_knn[c]])
+                             use_knn[c], intent[c]])
         return cand, np.asarray(rows_out, dtype=np.float64), [best_field[c] for c in cand]
 
-    def _companion_vote(self, query: str, vector: np.ndarray | None, exclude_anchors: tuple[int, ...]) -> np.ndarray:
+    def _companion_vote(self, vector: np.ndarray, exclude_anchors: tuple[int, ...]) -> np.ndarray:
         """Each entry's share of the question's nearest texts under the companion encoder (`_vote`)."""
-        if vector is None:
-            vector = self.companion.encode([query])[0]
         sims = self.index.companion_texts @ vector
         anchors = self.index.companion_anchors
         anchor_sims = anchors @ vector if len(anchors) else np.zeros(0, dtype=np.float32)
