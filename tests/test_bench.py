@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -144,17 +142,17 @@ def test_short_mode_seeds_the_build_from_the_index_cache_and_never_writes_it(tmp
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_bench_short_json(tmp_path, settings, built_index):
+def test_bench_short_json(tmp_path, settings, built_index, cli):
     # an index folder holding only the session build's vectors: the bench's build of the same sheet starts warm,
-    # and the session's index is never handed to a process that could write it
+    # and the session's index is never handed to code that could write it. The command runs in this process with
+    # the session's model (tests/conftest.py `cli`); its cold starts, page server and load server are still
+    # fresh processes of their own.
     index = tmp_path / "index"
     shutil.copytree(settings.index_dir / CACHE_DIR, index / CACHE_DIR)
     before = _files(index)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--data", str(DATA), "--index", str(index), "bench", "--short",
-         "--json"], capture_output=True, text=True, cwd=ROOT, timeout=1700)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
+    run = cli("--data", DATA, "--index", index, "bench", "--short", "--json")
+    assert run.exit_code == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
     print("\n" + format_bench(result))  # the numbers, for the CI log; times are never asserted
 
     for key in TOP_KEYS:
@@ -182,13 +180,15 @@ def test_bench_short_json(tmp_path, settings, built_index):
         for key in HTTP_KEYS:
             assert _positive(http[key]), (key, http[key])
 
-    load = result["load"]
+    load = result["load"]  # `bot.loadtest.run_load` against a server of its own (the only test of the short run)
     assert set(LOAD_KEYS) <= set(load), load
-    assert load["store"] == "sqlite" and load["clients"] == 8 and load["requests"] > 0
+    assert load["store"] == "sqlite" and load["clients"] == 8 and load["requests"] > 0 and load["replicas"] == 1
     assert load["errors"] == 0 and load["lost_writes"] == 0, load.get("error_samples")
+    assert load["feedback_posts"] > 0 and load["feedback"]["requests"] == load["feedback_posts"]
     assert _positive(load["throughput_rps"]) and _positive(load["throughput_repeat_rps"])
+    assert load["p95_ms"] >= load["p50_ms"]
     assert load["feedback"]["requests"] > 0 and load["ask"]["requests"] > 0  # answers and votes timed apart
-    assert load["long"]["long_requests"] > 0 and load["long"]["long_errors"] == 0
+    assert load["long"]["long_requests"] > 0 and load["long"]["long_errors"] == 0  # each had the "too long" notice
     assert {t["target"] for t in result["targets"]} >= {"load p95 (ms)", "load lost writes"}
 
     machine = result["machine"]

@@ -1,4 +1,8 @@
-"""The CLI end to end: build, ask, batch — real subprocesses, real index, bad input included."""
+"""The CLI end to end: build, ask, batch — the real commands on the real index, bad input included.
+
+`faqbot` runs as a real process where that is the point (an answer printed by a fresh interpreter, the exit status
+and message of a failing one; tests/test_hardening.py feeds a real `faqbot batch` too); the other runs go through
+click in this process with the session's model (tests/conftest.py `cli`), which saves a model load per run."""
 
 from __future__ import annotations
 
@@ -23,18 +27,20 @@ def test_ask_prints_the_official_answer_with_its_citation(settings, built_index)
     assert "Source: qa-4 · Q&A #4 · 000_e301f9683733c836.txt:8" in out
 
 
-def test_ask_json_equals_a_batch_line(settings, built_index):
-    ask = faqbot(settings, "ask", "管理者パスワードの保管方法は？", "--json")
-    assert ask.returncode == 0, ask.stderr.decode()
+def test_ask_json_equals_a_batch_line(settings, built_index, cli):
+    where = ("--data", settings.data_dir, "--index", settings.index_dir)
+    ask = cli(*where, "ask", "管理者パスワードの保管方法は？", "--json")
+    assert ask.exit_code == 0, ask.stderr
     one = json.loads(ask.stdout)
-    batch = faqbot(settings, "batch", stdin='{"q": "管理者パスワードの保管方法は？"}\n'.encode())
+    batch = cli(*where, "batch", input='{"q": "管理者パスワードの保管方法は？"}\n'.encode())
+    assert batch.exit_code == 0, batch.stderr
     other = json.loads(batch.stdout)
     one.pop("latency_ms"), other.pop("latency_ms")
     assert one == other
     assert one["answer"]["id"] == "qa-5" and one["answered"] is True
 
 
-def test_batch_reports_bad_lines_and_goes_on(settings, built_index):
+def test_batch_reports_bad_lines_and_goes_on(settings, built_index, cli):
     lines = [
         b'{"q": "RDP\xe3\x81\xae\xe3\x83\x9d\xe3\x83\xbc\xe3\x83\x88\xe5\xa4\x89\xe6\x9b\xb4", "id": 1}',  # valid
         b"this is not json",
@@ -46,10 +52,10 @@ def test_batch_reports_bad_lines_and_goes_on(settings, built_index):
         b'{"q": "What is the weather today?", "id": 8}',
         b'{"q": "RDP\\ud800\\u202e", "k": "\\udfff"}',  # lone surrogates, bidi override
     ]
-    result = faqbot(settings, "batch", stdin=b"\n".join(lines) + b"\n")
-    assert result.returncode == 0, result.stderr.decode()
-    assert b"Traceback" not in result.stderr
-    out = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    result = cli("--data", settings.data_dir, "--index", settings.index_dir, "batch", input=b"\n".join(lines) + b"\n")
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    out = [json.loads(line) for line in result.stdout_bytes.decode().splitlines()]
     assert len(out) == 9
     assert out[0]["id"] == 1 and out[0]["answer"]["id"] == "qa-4" and len(out[0]["results"]) == 5
     assert out[1]["error"].startswith("stdin line 2:") and out[1]["results"] == []
