@@ -1,4 +1,5 @@
-"""Trainer notebooks: committed without outputs, and run top to bottom on the session's index, saving real figures.
+"""Trainer notebooks: committed without outputs, and run top to bottom (both at once) on the session's index, saving
+real figures.
 
 evaluate_retrieval.ipynb reads a real store filled here; try_changes.ipynb compares a data copy holding one new
 alternate (the "working tree") against the data of the last commit, on the tuning queries (never on the test part:
@@ -9,14 +10,19 @@ Executed copies and figures land in tests/artifacts/ (git-ignored) so a CI run c
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 FIGURES = ARTIFACTS / "figures"
@@ -93,51 +99,75 @@ def _declined_tune_query(bot):
     raise AssertionError("no declined tuning query left: pick another change for try_changes.ipynb")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", EXPECTED)
-def test_notebook_runs_and_saves_figures(name, settings, built_index, bot, data_copy, monkeypatch, tmp_path):
+def _prepare(name: str, settings, bot, tmp: Path) -> SimpleNamespace:
+    """A notebook read and ready to run on a copy of the data, with the environment its kernel gets."""
     from nbclient import NotebookClient
 
-    feedback_db = tmp_path / "feedback.sqlite3"
+    data = tmp / "data"
+    shutil.copytree(DATA, data)
+    feedback_db = tmp / "feedback.sqlite3"
+    declined = None
     if name == "evaluate_retrieval.ipynb":
         _fill_feedback(feedback_db)
     else:  # a trainer's uncommitted edits for try_changes.ipynb to find (the real data/ is the last commit's)
         from bot.curate import add_alternate
 
-        add_alternate(data_copy, *NEW_ALTERNATE)
+        add_alternate(data, *NEW_ALTERNATE)
         declined = _declined_tune_query(bot)  # and a close phrasing of a tuning query the bot declines today
-        add_alternate(data_copy, declined.expect[0], "ja", declined.q.rstrip("?？") + "について知りたい")
-    # the kernel inherits these: the session's index, and a copy of the data it was built from
-    monkeypatch.setenv("FAQBOT_INDEX", str(settings.index_dir))
-    monkeypatch.setenv("FAQBOT_DATA", str(data_copy))
-    monkeypatch.setenv("FAQBOT_FEEDBACK_DB", str(feedback_db))
-    monkeypatch.setenv("FAQBOT_FIGURES", str(FIGURES))
-    # three rows of the ablation, not all of them (each is a refit; tests/test_evaluate.py checks the families pay)
-    monkeypatch.setenv("FAQBOT_ABLATION", ";".join(ABLATION_ROWS))
-    # try_changes.ipynb's "before" is the last commit's data: the session index when data/ is as committed (a clean
-    # clone, as in CI), else the notebook builds it
-    monkeypatch.setenv("FAQBOT_BASELINE_INDEX", str(settings.index_dir))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("FAQBOT_MODEL", raising=False)
-    monkeypatch.delenv("FAQBOT_TRY_MODEL", raising=False)
-    FIGURES.mkdir(parents=True, exist_ok=True)
+        add_alternate(data, declined.expect[0], "ja", declined.q.rstrip("?？") + "について知りたい")
+    env = {**os.environ,
+           # the session's index, and a copy of the data it was built from
+           "FAQBOT_INDEX": str(settings.index_dir), "FAQBOT_DATA": str(data),
+           "FAQBOT_FEEDBACK_DB": str(feedback_db), "FAQBOT_FIGURES": str(FIGURES), "HF_HUB_OFFLINE": "1",
+           # three rows of the ablation, not all (each is a refit; tests/test_evaluate.py checks the families pay)
+           "FAQBOT_ABLATION": ";".join(ABLATION_ROWS),
+           # try_changes.ipynb's "before" is the last commit's data: the session index when data/ is as committed
+           # (a clean clone, as in CI), else the notebook builds it
+           "FAQBOT_BASELINE_INDEX": str(settings.index_dir)}
+    for unset in ("FAQBOT_MODEL", "FAQBOT_TRY_MODEL"):
+        env.pop(unset, None)
     for figure in EXPECTED[name]:
         (FIGURES / figure).unlink(missing_ok=True)
-    data_before = _digest(data_copy)
-
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
-    try:
-        client.execute()  # raises CellExecutionError, with the traceback, on the first failing cell
-    finally:
-        nbformat.write(nb, ARTIFACTS / name)
+    return SimpleNamespace(nb=nb, client=client, env=env, data=data, data_before=_digest(data), declined=declined,
+                           error=None)
 
+
+@pytest.fixture(scope="module")
+def executed(settings, built_index, bot, tmp_path_factory) -> dict[str, SimpleNamespace]:
+    """Both notebooks run top to bottom at the same time, each in a kernel of its own: they share nothing but the
+    session's index (read only), and on two cores the pair takes about as long as the longer one.
+
+    A notebook's first failing cell is kept as its `error` (CellExecutionError, with the traceback) for its test.
+    """
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    jobs = {name: _prepare(name, settings, bot, tmp_path_factory.mktemp(name.split(".")[0])) for name in EXPECTED}
+
+    async def run_all() -> list:
+        return await asyncio.gather(*(job.client.async_execute(env=job.env) for job in jobs.values()),
+                                    return_exceptions=True)
+
+    for (name, job), result in zip(jobs.items(), asyncio.run(run_all()), strict=True):
+        job.error = result if isinstance(result, BaseException) else None
+        nbformat.write(job.nb, ARTIFACTS / name)
+    return jobs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)  # the setup runs both notebooks
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_runs_and_saves_figures(name, executed, settings, bot):
+    job = executed[name]
+    if job.error is not None:
+        raise job.error
+    nb, declined = job.nb, job.declined
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), "every cell ran"
     for figure in EXPECTED[name]:
         _assert_real_figure(FIGURES / figure)
-    assert _digest(data_copy) == data_before, "the notebook must not change the data it reads"
+    assert _digest(job.data) == job.data_before, "the notebook must not change the data it reads"
     text = _text(nb)
     if name == "evaluate_retrieval.ipynb":
         assert _declined_tune_query(bot).q in text  # the failures listed are the tuning part's, not the test part's
