@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bot.ablation import ABLATIONS, ASKS, COMPANION, DENSE, LEXICAL, SignalCache, ablation
+from bot.ablation import ABLATIONS, ASKS, COMPANION, DENSE, INTENT, LEXICAL, SignalCache, ablation
 from bot.entries import TUNE_FILE, Entry
 from bot.evaluate import (
     METRICS,
@@ -194,7 +194,7 @@ def test_cli_eval_meets_targets_on_test_queries(settings, built_index, cli):
 
 def test_signal_families_cover_every_feature():
     """A new signal in search.FEATURES must be put in one family, or the ablation misreads it."""
-    assert sorted(DENSE + LEXICAL + ASKS + COMPANION) == sorted(FEATURES)
+    assert sorted(DENSE + LEXICAL + ASKS + COMPANION + INTENT) == sorted(FEATURES)
     assert all(set(features) <= set(FEATURES) for features in ABLATIONS.values())
 
 
@@ -235,7 +235,7 @@ def test_encode_reuses_the_builds_tuning_vectors_and_writes_no_cache(bot, settin
 
 @pytest.fixture(scope="module")
 def ablated(bot, labelled) -> dict[str, Report]:
-    names = ("all signals", "without asks_other", "without use_knn", "dense only")
+    names = ("all signals", "without asks_other", "without use_knn", "without intent", "dense only")
     subsets = {name: ABLATIONS[name] for name in names}
     return ablation(bot, labelled.test, labelled.test_vectors, tune=labelled.tune, tune_vectors=labelled.tune_vectors,
                     subsets=subsets, cache=labelled.cache)
@@ -258,9 +258,11 @@ def test_refit_on_tune_reproduces_the_built_calibration(bot, ablated):
 def test_each_signal_family_pays(ablated):
     """Refitted on tune.jsonl only, measured on test.jsonl: the dense signals alone answer fewer questions
     right than all signals together, the asks_other signal (what the question asks for against what the entry
-    gives) and the companion encoder's neighbourhood vote (use_knn) each add right answers."""
+    gives), the companion encoder's neighbourhood vote (use_knn) and the intent classifier (intent) each add right
+    answers."""
     score = {name: r.metrics["all"]["correct_answer_rate"] for name, r in ablated.items()}
     assert score["all signals"] > score["dense only"], score
     # measured (round 8): 0.943 vs without asks_other 0.928, without use_knn 0.902, dense only 0.614
     assert score["all signals"] > score["without asks_other"], score
     assert score["all signals"] > score["without use_knn"], score
+    assert score["all signals"] > score["without intent"], score
