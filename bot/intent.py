@@ -16,7 +16,8 @@ certain, and the combiner would trust this signal too much. So the build fits `F
 (`Intent.weights[1:]`). Model 1 + k is trained without fold k of the alternates (the same folds as
 bot/heldout.py) and without the counter-examples of the entries whose position % FOLDS == k. A counter-example is
 thus scored without itself, its translation or its entry's other look-alikes, as `counter_examples` leaves them
-out of the anchors. That is harder than a new near-domain question has it, which errs on the side of caution.
+out of the anchors. A new near-domain question usually has some look-alike in training, so this errs on the side
+of caution.
 """
 
 from __future__ import annotations
@@ -44,13 +45,14 @@ WEIGHTS_FILE = "intent_weights.npy"
 CLASSES_FILE = "intent_classes.npy"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Intent:
     """The served classifier and its cross-fitted twins, as the index stores them.
 
     `weights[m]` is model m's (classes, dimensions + 1) matrix, the bias in the last column; `classes` holds the entry
-    position of each class, `NONE` for off-topic. No classes means no classifier (a sheet without alternates,
-    or the bench's synthetic corpora): the signal is 0 for every entry."""
+    position of each class, `NONE` for off-topic. No classes means no classifier (a sheet without alternates): the
+    signal is 0 for every entry. The bench's synthetic corpora keep the real sheet's classifier, which scores the
+    entries it knows and gives 0 to the others (bot/synthetic.py: the timing is what is measured there)."""
 
     weights: np.ndarray  # (1 + FOLDS, classes, dimensions + 1), float32
     classes: np.ndarray  # (classes,), int64
