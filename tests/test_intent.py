@@ -60,8 +60,7 @@ def test_a_held_out_alternate_is_classified_into_its_entry(bot, alternates):
 
 def test_a_counter_example_is_scored_by_a_model_that_never_saw_its_entrys_look_alikes(bot):
     """Each entry's counter-examples are left out of the model that scores them: that model gives them more of
-    the entry than the served one does (which learned them as "none"), and still less than it gives the entry's
-    own question."""
+    the entry than the served one does, which learned them as "none" and gives them well under half of it."""
     index, n = bot.index, len(bot.index.entries)
     examples = counter_examples(index)
     assert examples
