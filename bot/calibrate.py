@@ -55,8 +55,11 @@ __all__ = ["choose_gap", "choose_threshold", "counter_examples", "fit"]
 #: right). Round 9 (the `intent` signal), on holdouts 1-13 (710 near-domain questions per language): 4.5 % let 6 / 2
 #: through, 0.994 / 0.999 right; 5 % and 5.5 % 6 / 2, 0.995 / 0.999; 6 % 7 / 2, 0.995 / 0.999. All within the rule,
 #: so it gained a tie-break: no larger than the smallest budget with the most right answers (a budget that buys no
-#: right answer only lets more through on new questions): 5 %.
-MAX_FALSE_ANSWER_RATE = 0.05
+#: right answer only lets more through on new questions): 5 %. Round 10 (+285 alt_ja, +60 not_ja, 16 small-talk
+#: anchors), on holdouts 1-16 (890 near-domain, 995 in-scope questions per language), near-domain false answers / right:
+#: 5 % 7 / 4, 991 / 992; 6 % 7 / 4, 992 / 992; 6.5 % 9 / 5, 993 / 992; 7 % 10 / 7, 993 / 993; 8 % 10 / 9; 9 % 10 / 13
+#: (1.46 %, the last within 1.5 %); 10 % 12 / 18 (over). The tie-break gives 7 %.
+MAX_FALSE_ANSWER_RATE = 0.07
 #: Share of the in-scope tuning queries that may be answered with "which did you mean?".
 MAX_AMBIGUOUS_RATE = 0.02
 #: Gaps tried for the ambiguity rule (0 = never ambiguous).
