@@ -58,8 +58,12 @@ __all__ = ["choose_gap", "choose_threshold", "counter_examples", "fit"]
 #: right answer only lets more through on new questions): 5 %. Round 10 (+285 alt_ja, +60 not_ja, 16 small-talk
 #: anchors), on holdouts 1-16 (890 near-domain, 995 in-scope questions per language), near-domain false answers / right:
 #: 5 % 7 / 4, 991 / 992; 6 % 7 / 4, 992 / 992; 6.5 % 9 / 5, 993 / 992; 7 % 10 / 7, 993 / 993; 8 % 10 / 9; 9 % 10 / 13
-#: (1.46 %, the last within 1.5 %); 10 % 12 / 18 (over). The tie-break gives 7 %.
-MAX_FALSE_ANSWER_RATE = 0.07
+#: (1.46 %, the last within 1.5 %); 10 % 12 / 18 (over). The tie-break gives 7 %. Round 11 (+160 counter-examples and
+#: 20 anchors of the kinds holdout17 let through), on holdouts 1-17 (950 near, 1,060 in scope): 5 % 5 / 6, 1056 / 1056;
+#: 6 % 7 / 6, 1058 / 1056; 7 % 8 / 7, 1058 / 1056; 8 % 10 / 10, 1058 / 1058; 9 % 11 / 15 (1.58 %: over). So 8 %.
+#: Counter-examples that the engine already separates well make the same share a lower threshold: the budget is
+#: a share of must-not-answer questions, and this rule, not the share, is what holds it to new questions.
+MAX_FALSE_ANSWER_RATE = 0.08
 #: Share of the in-scope tuning queries that may be answered with "which did you mean?".
 MAX_AMBIGUOUS_RATE = 0.02
 #: Gaps tried for the ambiguity rule (0 = never ambiguous).
