@@ -215,8 +215,9 @@ BAD_INPUT = [  # (typed, what the reply must contain); an empty question posts n
     ("🙂🙂🙂", MESSAGES["empty"]["ja"]),
     ("RDP\x00の\x07ポート\x1bを変更する意味は？", "qa-4"),
     ("x" * 100_000, MESSAGES["truncated"]["ja"]),  # one "word" tells no language: the page's
-    # markdown stays text; wrapped this way the question is too noisy to answer confidently (closest entries shown)
-    ("# 見出し\n- リスト\n> 引用 RDPのポート", MESSAGES["no_match"]["ja"]),
+    # markdown stays text (no heading, no quote: checked below), and the question inside it, the RDP port, still
+    # finds its entry (round 11's engine: 0.62 against a threshold of 0.52; round 9's declined it)
+    ("# 見出し\n- リスト\n> 引用 RDPのポート", "qa-4"),
 ]
 
 
