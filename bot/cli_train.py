@@ -185,7 +185,8 @@ def eval_(ctx: click.Context, file: Path, as_json: bool, baseline: Path | None, 
     would make it a tuning set; docs/evaluation.md, round 7). --show-failures and --json list them on purpose."""
     from .compare import compare, format_comparison, format_failures, load_baseline
     from .curate import REGRESSIONS_FILE, TEST_FILE
-    from .evaluate import evaluate_file, format_report
+    from .eval_report import format_report
+    from .evaluate import evaluate_file
 
     settings = _settings(ctx)
     listed = show_failures or file.resolve() != (settings.data_dir / TEST_FILE).resolve()

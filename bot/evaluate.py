@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEPTH", "METRICS", "OUT_OF_SCOPE", "Report", "Row", "as_asked", "confusions", "encode", "evaluate",
-    "evaluate_file", "format_report", "metrics", "ranking_metrics", "search_rows", "threshold_sweep",
+    "evaluate_file", "metrics", "ranking_metrics", "search_rows", "threshold_sweep",
 ]
 
 #: Hits kept per query: enough for MRR@10 and nDCG@10.
@@ -284,33 +284,3 @@ def evaluate_file(bot: FaqBot, path: Path | str) -> Report:
     """`evaluate` on a labelled query file (`{"q", "lang", "expect": [ids]}` per line)."""
     path = Path(path)
     return evaluate(bot, read_queries(path, set(bot.entries)), source=str(path))
-
-
-# --------------------------------------------------------------------------- text
-
-
-def _cell(value: float | int | None) -> str:
-    if value is None:
-        return "—"
-    return str(value) if isinstance(value, int) else f"{value:.3f}"
-
-
-def format_report(report: Report, confused: int = 5) -> str:
-    """A readable table: metrics by language, the failure count and the most frequent confusions."""
-    overall = report.metrics["all"]
-    groups = list(report.metrics)
-    lines = [f"{report.source or 'queries'}: {overall['n_queries']} queries ({overall['n_in_scope']} in scope, "
-             f"{overall['n_out_of_scope']} out of scope: {overall['n_near']} near-domain, {overall['n_far']} far), "
-             f"answer threshold {report.threshold:.3f}", "",
-             f"{'':<30}" + "".join(f"{g:>8}" for g in groups)]
-    for name in METRICS:
-        if all(report.metrics[g][name] is None for g in groups):
-            continue  # e.g. no near-domain queries in this file
-        label = RATES.get(name, name)
-        lines.append(f"{label:<30}" + "".join(f"{_cell(report.metrics[g][name]):>8}" for g in groups))
-    lines += ["", f"Failures: {len(report.failures)} (per-query rows: --json)"]
-    pairs = confusions(report.rows)[:confused]
-    if pairs:
-        lines.append("Most confused (expected -> ranked first): "
-                     + ", ".join(f"{e} -> {g} x{n}" for e, g, n in pairs))
-    return "\n".join(lines)

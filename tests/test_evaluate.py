@@ -12,6 +12,7 @@ import pytest
 
 from bot.ablation import ABLATIONS, ASKS, COMPANION, DENSE, INTENT, LEXICAL, SignalCache, ablation
 from bot.entries import TUNE_FILE, Entry
+from bot.eval_report import format_report
 from bot.evaluate import (
     METRICS,
     OUT_OF_SCOPE,
@@ -19,7 +20,6 @@ from bot.evaluate import (
     confusions,
     encode,
     evaluate,
-    format_report,
     search_rows,
     threshold_sweep,
 )
