@@ -182,10 +182,11 @@ def test_cli_eval_meets_targets_on_test_queries(settings, built_index, cli):
         assert set(METRICS) <= set(values)
         assert values["Recall@1"] >= 0.95, (lang, values)
         assert values["Recall@3"] == 1.0, (lang, values)
-        # floors under what the engine measures today (docs/evaluation.md, round 9: right 0.962 / 0.970,
-        # near-domain false answers 0.000 / 0.000); issue 10's targets are >= 0.97 and <= 0.03
+        # issue 10's targets are >= 0.97 right and <= 0.03 near; the engine measures (docs/evaluation.md, round 11)
+        # right 0.992 / 0.977, near-domain false answers 0.000 / 0.000. The right-answer floor sits three questions
+        # under the target, so a data change that costs one or two is a trainer's call, not a red CI
         assert values["n_near"] >= 60 and values["false_answer_near"] <= 0.03, (lang, values)
-        assert values["correct_answer_rate"] >= 0.88, (lang, values)
+        assert values["correct_answer_rate"] >= 0.95, (lang, values)
         assert values["ambiguous_rate"] <= 0.03 and values["false_answer_far"] <= 0.03, (lang, values)
     kinds = {q["kind"] for q in report["queries"]}
     assert kinds == {"in", "confusable", "near", "far"}
